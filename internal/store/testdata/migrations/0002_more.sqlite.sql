@@ -1,0 +1,1 @@
+CREATE TABLE blobs_test (k TEXT PRIMARY KEY, v BLOB);
