@@ -41,6 +41,8 @@ type Principal struct {
 	// Anonymous is true for unauthenticated requests allowed by
 	// configuration (anonymous pull).
 	Anonymous bool
+	// Grants are the principal's permissions; see Can.
+	Grants []Grant
 }
 
 // Authorizer decides whether a request may perform an action on a
