@@ -1,0 +1,231 @@
+// Package langtest builds real content for the language catalogers' tests
+// (Debian packages, npm installs, Go builds) and caches it between runs, and
+// walks a directory the way the indexer walks a layer.
+package langtest
+
+import (
+	"bytes"
+	"context"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/drydockhq/drydock/internal/index"
+	"github.com/drydockhq/drydock/internal/testutil"
+)
+
+// Cached returns a directory under the user cache directory named by key,
+// calling build to fill it the first time. build writes into a fresh
+// directory that is renamed into place only when it succeeds, so a failed or
+// concurrent run never leaves a half-built cache entry.
+func Cached(t testing.TB, key string, build func(dir string) error) string {
+	t.Helper()
+	base, err := os.UserCacheDir()
+	if err != nil {
+		t.Fatalf("cache directory: %v", err)
+	}
+	dir := filepath.Join(base, "drydock-test", filepath.FromSlash(key))
+	if _, err := os.Stat(filepath.Join(dir, ".complete")); err == nil {
+		return dir
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".build-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(tmp)
+	if err := build(tmp); err != nil {
+		t.Fatalf("building test content %s: %v", key, err)
+	}
+	if err := os.WriteFile(filepath.Join(tmp, ".complete"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		// Another run got there first: use its result.
+		if _, err2 := os.Stat(filepath.Join(dir, ".complete")); err2 != nil {
+			t.Fatalf("caching %s: %v", key, err)
+		}
+	}
+	return dir
+}
+
+// Run runs a program in dir and returns its standard output; a failure
+// fails the test with the program's standard error.
+func Run(t testing.TB, dir, name string, args ...string) []byte {
+	t.Helper()
+	out, err := run(dir, name, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func run(dir, name string, args ...string) ([]byte, error) {
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, &runError{cmd: name + " " + strings.Join(args, " "), err: err, stderr: stderr.String()}
+	}
+	return out, nil
+}
+
+type runError struct {
+	cmd, stderr string
+	err         error
+}
+
+func (e *runError) Error() string { return e.cmd + ": " + e.err.Error() + "\n" + e.stderr }
+
+// Deb is a Debian package downloaded and unpacked for a test.
+type Deb struct {
+	Name, Version string
+	// File is the .deb; Root is the directory it was unpacked into with
+	// dpkg-deb -x, laid out like an image root.
+	File, Root string
+}
+
+// Debian downloads the candidate version of a Debian package with apt-get
+// download and unpacks it, caching both by name and version.
+func Debian(t testing.TB, name string) Deb {
+	t.Helper()
+	testutil.RequireTool(t, "apt-get")
+	testutil.RequireTool(t, "dpkg-deb")
+	pol := string(Run(t, "", "apt-cache", "policy", name))
+	var version string
+	for line := range strings.Lines(pol) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "Candidate:"); ok {
+			version = strings.TrimSpace(v)
+		}
+	}
+	if version == "" || version == "(none)" {
+		t.Fatalf("apt-cache policy %s: no candidate version (run apt-get update):\n%s", name, pol)
+	}
+	dir := Cached(t, "deb/"+name+"_"+strings.ReplaceAll(version, ":", "%3a"), func(dir string) error {
+		if _, err := run(dir, "apt-get", "download", "-q", name+"="+version); err != nil {
+			return err
+		}
+		debs, _ := filepath.Glob(filepath.Join(dir, "*.deb"))
+		if len(debs) != 1 {
+			return &runError{cmd: "apt-get download " + name, err: fs.ErrNotExist}
+		}
+		_, err := run(dir, "dpkg-deb", "-x", debs[0], filepath.Join(dir, "root"))
+		return err
+	})
+	debs, _ := filepath.Glob(filepath.Join(dir, "*.deb"))
+	if len(debs) != 1 {
+		t.Fatalf("cached package %s has no .deb", dir)
+	}
+	return Deb{Name: name, Version: version, File: debs[0], Root: filepath.Join(dir, "root")}
+}
+
+// NPM installs npm packages (name@version specs) into a fresh project
+// directory with the real npm client, without running install scripts, and
+// returns the directory (node_modules and package-lock.json inside).
+func NPM(t testing.TB, specs ...string) string {
+	t.Helper()
+	testutil.RequireTool(t, "npm")
+	key := "npm/" + strings.NewReplacer("/", "%2f", "@", "_").Replace(strings.Join(specs, "+"))
+	return Cached(t, key, func(dir string) error {
+		if err := os.WriteFile(filepath.Join(dir, "package.json"), []byte(`{"name":"drydock-fixture","version":"1.0.0","private":true}`), 0o644); err != nil {
+			return err
+		}
+		args := append([]string{"install", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error"}, specs...)
+		_, err := run(dir, "npm", args...)
+		return err
+	})
+}
+
+// Walk offers every regular file under root to the cataloger the way the
+// indexer does (Wants, then Catalog with a reader bounded by MaxSize) and
+// returns the packages found, sorted by path, name and version. A cataloger
+// error fails the test: real content must parse.
+func Walk(t testing.TB, c index.Cataloger, root string) []index.Package {
+	t.Helper()
+	pkgs, errs := WalkErrors(t, c, root)
+	for _, err := range errs {
+		t.Error(err)
+	}
+	return pkgs
+}
+
+// WalkErrors is Walk that returns the cataloger's errors instead of failing.
+func WalkErrors(t testing.TB, c index.Cataloger, root string) ([]index.Package, []error) {
+	t.Helper()
+	var pkgs []index.Package
+	var errs []error
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || d.Name() == ".complete" {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		if !c.Wants(rel, info.Mode(), info.Size()) || info.Size() > c.MaxSize() {
+			return nil
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		found, err := c.Catalog(context.Background(), index.File{Path: rel, Mode: info.Mode(), Size: info.Size(), Reader: f})
+		if err != nil {
+			errs = append(errs, &walkError{path: rel, err: err})
+		}
+		pkgs = append(pkgs, found...)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	Sort(pkgs)
+	return pkgs, errs
+}
+
+type walkError struct {
+	path string
+	err  error
+}
+
+func (e *walkError) Error() string { return e.path + ": " + e.err.Error() }
+func (e *walkError) Unwrap() error { return e.err }
+
+// Sort orders packages by path, name and version.
+func Sort(pkgs []index.Package) {
+	slices.SortFunc(pkgs, func(a, b index.Package) int {
+		if c := strings.Compare(a.Path, b.Path); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.Name, b.Name); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Version, b.Version)
+	})
+}
+
+// Key is a package's ecosystem, name and version, for comparing inventories.
+type Key struct{ Ecosystem, Name, Version string }
+
+// Keys returns the set of keys of pkgs.
+func Keys(pkgs []index.Package) map[Key]bool {
+	m := make(map[Key]bool, len(pkgs))
+	for _, p := range pkgs {
+		m[Key{p.Ecosystem, p.Name, p.Version}] = true
+	}
+	return m
+}
