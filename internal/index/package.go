@@ -95,7 +95,10 @@ type Cataloger interface {
 	// re-indexed.
 	Version() int
 	// Wants reports whether the cataloger needs the file's content. It is
-	// called for every entry of every layer and must be cheap.
+	// called for every regular file of every layer (mode carries no type
+	// bits then) and must be cheap. It may also be called with mode 0 and
+	// size 0 for a link or device at a path, to learn whether that entry
+	// hides a wanted file of a lower layer.
 	Wants(path string, mode fs.FileMode, size int64) bool
 	// MaxSize is the largest file the cataloger reads; bigger files are
 	// skipped with a warning.
