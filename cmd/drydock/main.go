@@ -36,6 +36,8 @@ type env struct {
 func commands() []command {
 	return []command{
 		{"version", "print the version", runVersion},
+		{"serve", "run the registry server", runServe},
+		{"repo", "create, list and delete repositories", runRepo},
 		{"login-password", "print a registry login password (like aws ecr get-login-password)", runLoginPassword},
 		{"keys", "create, list, disable, enable and delete access keys", runKeys},
 	}

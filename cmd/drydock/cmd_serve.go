@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/drydockhq/drydock/internal/auth"
+	"github.com/drydockhq/drydock/internal/blob"
+	"github.com/drydockhq/drydock/internal/registry"
+	"github.com/drydockhq/drydock/internal/store"
+)
+
+// runServe runs the registry server until the process is told to stop
+// (SIGINT or SIGTERM); then it stops accepting connections and lets the
+// requests in flight finish.
+func runServe(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "serve", "[flags]")
+	addr := fs.String("addr", "127.0.0.1:5000", "address to listen on")
+	dataDir := fs.String("data-dir", "drydock-data", "data directory (blobs, SQLite store, admin key)")
+	storeURL := fs.String("store", "", "metadata store: postgres://... for PostgreSQL (default: SQLite in the data directory)")
+	createOnPush := fs.Bool("create-on-push", false, "create repositories on first push instead of answering NAME_UNKNOWN")
+	anonymousPull := fs.Bool("anonymous-pull", false, "let requests without credentials pull")
+	shutdownTimeout := fs.Duration("shutdown-timeout", 60*time.Second, "how long to wait for requests in flight when stopping")
+	if err := parseFlags(e, fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	}
+
+	db, err := store.Open(ctx, *storeURL, *dataDir)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.MigrateRegistry(ctx); err != nil {
+		return err
+	}
+	blobs, err := blob.NewFS(filepath.Join(*dataDir, "blobs"))
+	if err != nil {
+		return err
+	}
+	authSvc, err := auth.Open(ctx, db, auth.Options{AnonymousPull: *anonymousPull, Logger: e.log})
+	if err != nil {
+		return err
+	}
+	if _, _, err := authSvc.Bootstrap(ctx, *dataDir); err != nil {
+		return err
+	}
+	reg := registry.New(registry.Options{
+		Store:        db,
+		Blobs:        blobs,
+		Auth:         authSvc,
+		Challenge:    authSvc.Challenge(),
+		CreateOnPush: *createOnPush,
+		Log:          e.log,
+	})
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		if err := db.SQL().PingContext(ctx); err != nil {
+			http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	// The /v2 API goes straight to the registry, bypassing ServeMux, which
+	// would clean (and redirect) paths the registry must judge itself.
+	root := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v2" || strings.HasPrefix(r.URL.Path, "/v2/") {
+			reg.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           root,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          nil,
+	}
+	e.log.Info("drydock serving", "addr", ln.Addr().String(), "data_dir", *dataDir, "store", db.Location(),
+		"create_on_push", *createOnPush, "anonymous_pull", *anonymousPull)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	e.log.Info("shutting down: finishing requests in flight", "timeout", *shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), *shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	e.log.Info("stopped")
+	return nil
+}

@@ -1,0 +1,362 @@
+package registry
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/drydockhq/drydock/internal/auth"
+	"github.com/drydockhq/drydock/internal/blob"
+	"github.com/drydockhq/drydock/internal/store"
+)
+
+// getBlob serves GET and HEAD of a blob, with Range support.
+func (h *Handler) getBlob(w http.ResponseWriter, r *http.Request, rt route) *Error {
+	d, e := parseDigest(rt.ref)
+	if e != nil {
+		return e
+	}
+	if _, err := h.reg.Blob(r.Context(), rt.name, d.String()); err != nil {
+		return h.storeError(r, "blob", err)
+	}
+	f, err := h.blobs.Open(r.Context(), d)
+	if errors.Is(err, blob.ErrNotFound) {
+		// Linked but gone: never expected (links keep blobs alive); say
+		// unknown rather than fail.
+		h.log.Error("blob linked but missing from the blob store", "repository", rt.name, "digest", d)
+		return newError(http.StatusNotFound, CodeBlobUnknown, "blob unknown to registry")
+	}
+	if err != nil {
+		return h.internal(r, "open blob", err)
+	}
+	defer f.Close()
+	hd := w.Header()
+	hd.Set("Docker-Content-Digest", d.String())
+	hd.Set("Content-Type", "application/octet-stream")
+	hd.Set("ETag", `"`+d.String()+`"`)
+	hd.Set("Cache-Control", "max-age=31536000")
+	// ServeContent answers Range and HEAD requests, and hands an *os.File
+	// to the connection with sendfile.
+	http.ServeContent(w, r, "", time.Time{}, f)
+	return nil
+}
+
+// deleteBlob removes a blob from a repository.
+func (h *Handler) deleteBlob(w http.ResponseWriter, r *http.Request, rt route) *Error {
+	d, e := parseDigest(rt.ref)
+	if e != nil {
+		return e
+	}
+	if err := h.reg.UnlinkBlob(r.Context(), rt.name, d.String()); err != nil {
+		return h.storeError(r, "delete blob", err)
+	}
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
+func uploadLocation(name, id string) string { return "/v2/" + name + "/blobs/uploads/" + id }
+
+func blobLocation(name string, d digest.Digest) string { return "/v2/" + name + "/blobs/" + d.String() }
+
+// rangeHeader is the Range value of an upload holding size bytes.
+func rangeHeader(size int64) string {
+	if size <= 0 {
+		return "0-0"
+	}
+	return fmt.Sprintf("0-%d", size-1)
+}
+
+func blobCreated(w http.ResponseWriter, name string, d digest.Digest) {
+	hd := w.Header()
+	hd.Set("Location", blobLocation(name, d))
+	hd.Set("Docker-Content-Digest", d.String())
+	hd.Set("Content-Length", "0")
+	w.WriteHeader(http.StatusCreated)
+}
+
+func uploadAccepted(w http.ResponseWriter, status int, name, id string, size int64) {
+	hd := w.Header()
+	hd.Set("Location", uploadLocation(name, id))
+	hd.Set("Range", rangeHeader(size))
+	hd.Set("Docker-Upload-UUID", id)
+	hd.Set("Content-Length", "0")
+	w.WriteHeader(status)
+}
+
+// startUpload serves POST /v2/<name>/blobs/uploads/: a mount (?mount=), a
+// monolithic upload (?digest= with the body), or a new upload session.
+func (h *Handler) startUpload(w http.ResponseWriter, r *http.Request, rt route) *Error {
+	repo, e := h.repoForPush(r, rt.name)
+	if e != nil {
+		return e
+	}
+	ctx := r.Context()
+	q := r.URL.Query()
+	if m := q.Get("mount"); m != "" {
+		d, e := parseDigest(m)
+		if e != nil {
+			return e
+		}
+		from := q.Get("from")
+		mountable := true
+		if from != "" {
+			// Mounting from a repository the client may not read would leak
+			// its blobs; fall back to a normal upload instead.
+			mountable = ValidateName(from) == nil && h.allowed(r, from, auth.ActionPull)
+		}
+		if mountable {
+			_, err := h.reg.MountBlob(ctx, repo.ID, d.String(), from, time.Now())
+			if err == nil {
+				blobCreated(w, rt.name, d)
+				return nil
+			}
+			if !errors.Is(err, store.ErrBlobNotFound) {
+				return h.internal(r, "mount blob", err)
+			}
+		}
+	}
+	if dg := q.Get("digest"); dg != "" && q.Get("mount") == "" {
+		d, e := parseDigest(dg)
+		if e != nil {
+			return e
+		}
+		return h.monolithic(w, r, rt.name, repo.ID, d)
+	}
+	id, err := h.blobs.NewUpload(ctx)
+	if err != nil {
+		return h.internal(r, "new upload", err)
+	}
+	if err := h.reg.CreateUpload(ctx, repo.ID, id, time.Now()); err != nil {
+		_ = h.blobs.DeleteUpload(ctx, id)
+		return h.internal(r, "new upload", err)
+	}
+	uploadAccepted(w, http.StatusAccepted, rt.name, id, 0)
+	return nil
+}
+
+// monolithic stores a blob sent whole in the POST that starts its upload.
+func (h *Handler) monolithic(w http.ResponseWriter, r *http.Request, name string, repoID int64, d digest.Digest) *Error {
+	ctx := r.Context()
+	id, err := h.blobs.NewUpload(ctx)
+	if err != nil {
+		return h.internal(r, "new upload", err)
+	}
+	// No upload record: the session lives only for this request, and the
+	// garbage collector removes its directory if the process dies mid-way.
+	defer h.blobs.DeleteUpload(ctx, id)
+	up, err := h.blobs.OpenUpload(ctx, id)
+	if err != nil {
+		return h.internal(r, "open upload", err)
+	}
+	defer up.Close()
+	if _, err := up.Append(ctx, bodyReader(r, -1), d.Algorithm()); err != nil {
+		return h.appendError(r, err)
+	}
+	return h.commit(w, r, name, repoID, "", up, d)
+}
+
+// commit verifies an upload against d, stores the blob and links it.
+func (h *Handler) commit(w http.ResponseWriter, r *http.Request, name string, repoID int64, recordID string, up blob.Upload, d digest.Digest) *Error {
+	ctx := r.Context()
+	info, err := up.Commit(ctx, d)
+	if errors.Is(err, blob.ErrDigestMismatch) {
+		return newError(http.StatusBadRequest, CodeDigestInvalid, "uploaded content does not match digest %s", d)
+	}
+	if err != nil {
+		return h.internal(r, "commit blob", err)
+	}
+	if err := h.reg.CommitBlob(ctx, repoID, recordID, d.String(), info.Size, info.ModTime); err != nil {
+		return h.internal(r, "record blob", err)
+	}
+	blobCreated(w, name, d)
+	return nil
+}
+
+// appendError answers a failed Append: the client's body ended early or
+// broke off (the upload is unchanged).
+func (h *Handler) appendError(r *http.Request, err error) *Error {
+	var se *blob.SourceError
+	if errors.As(err, &se) {
+		h.log.Debug("upload body incomplete", "path", r.URL.Path, "err", err)
+		return newError(http.StatusBadRequest, CodeBlobUploadInvalid, "upload body incomplete: %v", se.Err)
+	}
+	return h.internal(r, "write upload", err)
+}
+
+// openUpload checks that an upload belongs to the repository and opens it.
+func (h *Handler) openUpload(r *http.Request, rt route) (int64, blob.Upload, *Error) {
+	repoID, err := h.reg.Upload(r.Context(), rt.name, rt.upload)
+	if err != nil {
+		return 0, nil, h.storeError(r, "upload", err)
+	}
+	up, err := h.blobs.OpenUpload(r.Context(), rt.upload)
+	switch {
+	case errors.Is(err, blob.ErrUploadNotFound):
+		return 0, nil, newError(http.StatusNotFound, CodeBlobUploadUnknown, "blob upload unknown to registry")
+	case errors.Is(err, blob.ErrUploadBusy):
+		return 0, nil, newError(http.StatusConflict, CodeBlobUploadInvalid, "another request is writing to this upload")
+	case err != nil:
+		return 0, nil, h.internal(r, "open upload", err)
+	}
+	return repoID, up, nil
+}
+
+// uploadStatus serves GET of an upload: how many bytes it holds.
+func (h *Handler) uploadStatus(w http.ResponseWriter, r *http.Request, rt route) *Error {
+	if _, err := h.reg.Upload(r.Context(), rt.name, rt.upload); err != nil {
+		return h.storeError(r, "upload", err)
+	}
+	info, err := h.blobs.StatUpload(r.Context(), rt.upload)
+	if errors.Is(err, blob.ErrUploadNotFound) {
+		return newError(http.StatusNotFound, CodeBlobUploadUnknown, "blob upload unknown to registry")
+	}
+	if err != nil {
+		return h.internal(r, "stat upload", err)
+	}
+	uploadAccepted(w, http.StatusNoContent, rt.name, rt.upload, info.Size)
+	return nil
+}
+
+// appendChunk appends the request body to an upload, honouring
+// Content-Range: a chunk must start where the upload ends.
+func (h *Handler) appendChunk(w http.ResponseWriter, r *http.Request, rt route, up blob.Upload, alg digest.Algorithm) *Error {
+	want := int64(-1)
+	if cr := r.Header.Get("Content-Range"); cr != "" {
+		start, end, ok := parseContentRange(cr)
+		if !ok {
+			return newError(http.StatusBadRequest, CodeBlobUploadInvalid, "invalid Content-Range %q", truncate(cr))
+		}
+		if start != up.Size() {
+			w.Header().Set("Location", uploadLocation(rt.name, rt.upload))
+			w.Header().Set("Range", rangeHeader(up.Size()))
+			w.Header().Set("Docker-Upload-UUID", rt.upload)
+			return newError(http.StatusRequestedRangeNotSatisfiable, CodeRangeInvalid,
+				"chunk starts at %d but the upload holds %d bytes", start, up.Size())
+		}
+		want = end - start + 1
+		if r.ContentLength >= 0 && r.ContentLength != want {
+			return newError(http.StatusBadRequest, CodeSizeInvalid, "Content-Length %d does not match Content-Range %q", r.ContentLength, truncate(cr))
+		}
+	}
+	if _, err := up.Append(r.Context(), bodyReader(r, want), alg); err != nil {
+		return h.appendError(r, err)
+	}
+	return nil
+}
+
+// patchUpload serves PATCH: a chunk (with Content-Range) or a stream.
+func (h *Handler) patchUpload(w http.ResponseWriter, r *http.Request, rt route) *Error {
+	_, up, e := h.openUpload(r, rt)
+	if e != nil {
+		return e
+	}
+	defer up.Close()
+	if e := h.appendChunk(w, r, rt, up, ""); e != nil {
+		return e
+	}
+	uploadAccepted(w, http.StatusAccepted, rt.name, rt.upload, up.Size())
+	return nil
+}
+
+// putUpload serves PUT: an optional last chunk, then the commit under
+// ?digest=.
+func (h *Handler) putUpload(w http.ResponseWriter, r *http.Request, rt route) *Error {
+	d, e := parseDigest(r.URL.Query().Get("digest"))
+	if e != nil {
+		return e
+	}
+	repoID, up, e := h.openUpload(r, rt)
+	if e != nil {
+		return e
+	}
+	defer up.Close()
+	if r.ContentLength != 0 || r.Header.Get("Content-Range") != "" {
+		if e := h.appendChunk(w, r, rt, up, d.Algorithm()); e != nil {
+			return e
+		}
+	}
+	e = h.commit(w, r, rt.name, repoID, rt.upload, up, d)
+	if e != nil && e.Code == CodeDigestInvalid {
+		// The session is spent: a client retries with a new upload.
+		_ = h.blobs.DeleteUpload(r.Context(), rt.upload)
+		_ = h.reg.DeleteUpload(r.Context(), rt.upload)
+	}
+	return e
+}
+
+// cancelUpload serves DELETE of an upload.
+func (h *Handler) cancelUpload(w http.ResponseWriter, r *http.Request, rt route) *Error {
+	if _, err := h.reg.Upload(r.Context(), rt.name, rt.upload); err != nil {
+		return h.storeError(r, "upload", err)
+	}
+	if err := h.blobs.DeleteUpload(r.Context(), rt.upload); err != nil {
+		return h.internal(r, "delete upload", err)
+	}
+	if err := h.reg.DeleteUpload(r.Context(), rt.upload); err != nil {
+		return h.internal(r, "delete upload", err)
+	}
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// parseContentRange parses an upload chunk's range "start-end" (inclusive;
+// a "bytes " or "bytes=" prefix is tolerated).
+func parseContentRange(s string) (start, end int64, ok bool) {
+	s = strings.TrimSpace(s)
+	s = strings.TrimPrefix(s, "bytes")
+	s = strings.TrimLeft(s, " =")
+	if i := strings.IndexByte(s, '/'); i >= 0 {
+		s = s[:i]
+	}
+	a, b, found := strings.Cut(s, "-")
+	if !found {
+		return 0, 0, false
+	}
+	start, err1 := strconv.ParseInt(a, 10, 64)
+	end, err2 := strconv.ParseInt(b, 10, 64)
+	if err1 != nil || err2 != nil || start < 0 || end < start {
+		return 0, 0, false
+	}
+	return start, end, true
+}
+
+// bodyReader returns the request body, limited to exactly want bytes when
+// want >= 0: a body that ends earlier fails with io.ErrUnexpectedEOF, so
+// the upload is rolled back.
+func bodyReader(r *http.Request, want int64) io.Reader {
+	if want < 0 {
+		return r.Body
+	}
+	return &exactReader{r: r.Body, left: want}
+}
+
+type exactReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (e *exactReader) Read(p []byte) (int, error) {
+	if e.left <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > e.left {
+		p = p[:e.left]
+	}
+	n, err := e.r.Read(p)
+	e.left -= int64(n)
+	if err == io.EOF {
+		if e.left > 0 {
+			return n, io.ErrUnexpectedEOF
+		}
+		return n, io.EOF
+	}
+	return n, err
+}
