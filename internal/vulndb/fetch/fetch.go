@@ -239,21 +239,23 @@ func redact(src string) string {
 // ErrTooLarge is wrapped by the error for a body over the size cap.
 var ErrTooLarge = errors.New("body exceeds the size cap")
 
-// statusError is a non-2xx answer.
-type statusError struct {
-	url        string
-	code       int
-	retryAfter time.Duration
+// HTTPError is a non-2xx, non-304 answer. Callers test for it with
+// errors.As, e.g. to treat 404 as "this file does not exist".
+type HTTPError struct {
+	URL        string // with any password redacted
+	StatusCode int
+	// RetryAfter is the server's Retry-After, if it sent one.
+	RetryAfter time.Duration
 }
 
-func (e *statusError) Error() string {
-	return fmt.Sprintf("fetch %s: HTTP %d %s", e.url, e.code, http.StatusText(e.code))
+func (e *HTTPError) Error() string {
+	return fmt.Sprintf("fetch %s: HTTP %d %s", e.URL, e.StatusCode, http.StatusText(e.StatusCode))
 }
 
 func retryable(err error) bool {
-	var se *statusError
+	var se *HTTPError
 	if errors.As(err, &se) {
-		return se.code >= 500 || se.code == http.StatusTooManyRequests || se.code == http.StatusRequestTimeout
+		return se.StatusCode >= 500 || se.StatusCode == http.StatusTooManyRequests || se.StatusCode == http.StatusRequestTimeout
 	}
 	if errors.Is(err, ErrTooLarge) || errors.Is(err, errBadGzip) {
 		return false
@@ -281,9 +283,9 @@ func (c *Client) getHTTP(ctx context.Context, src string, u *url.URL, prev vulnd
 			break
 		}
 		delay := c.backoff(attempt)
-		var se *statusError
-		if errors.As(err, &se) && se.retryAfter > 0 {
-			delay = min(se.retryAfter, c.opts.MaxRetryAfter)
+		var se *HTTPError
+		if errors.As(err, &se) && se.RetryAfter > 0 {
+			delay = min(se.RetryAfter, c.opts.MaxRetryAfter)
 		}
 		c.log.Warn("feed fetch failed, retrying", "url", name, "attempt", attempt+1, "delay", delay, "err", err)
 		t := time.NewTimer(delay)
@@ -365,7 +367,7 @@ func (c *Client) attempt(ctx context.Context, src, name string, prev vulndb.Fetc
 		return nil, state, vulndb.ErrNotModified
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-		return nil, prev, &statusError{url: name, code: resp.StatusCode, retryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+		return nil, prev, &HTTPError{URL: name, StatusCode: resp.StatusCode, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	}
 	if c.opts.MaxBodySize >= 0 && resp.ContentLength > c.opts.MaxBodySize {
 		return nil, prev, fmt.Errorf("fetch %s: %w (Content-Length %d, cap %d)", name, ErrTooLarge, resp.ContentLength, c.opts.MaxBodySize)

@@ -198,8 +198,9 @@ func TestClientErrorNotRetried(t *testing.T) {
 	}))
 	defer srv.Close()
 	_, _, err := New(fastOptions()).Get(context.Background(), srv.URL, vulndb.FetchState{})
-	if err == nil || !strings.Contains(err.Error(), "404") {
-		t.Fatalf("err = %v", err)
+	var he *HTTPError
+	if !errors.As(err, &he) || he.StatusCode != http.StatusNotFound {
+		t.Fatalf("err = %v, want an HTTPError 404", err)
 	}
 	if calls.Load() != 1 {
 		t.Fatalf("calls = %d, want 1", calls.Load())
