@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -11,16 +12,36 @@ import (
 	"github.com/drydockhq/drydock/internal/store"
 )
 
+// parseInterspersed parses flags that may come before, between or after
+// the positional arguments (drydock repo create NAME --data-dir DIR) and
+// returns the positional ones.
+func parseInterspersed(e *env, fs *flag.FlagSet, args []string) ([]string, error) {
+	if err := parseFlags(e, fs, args); err != nil {
+		return nil, err
+	}
+	var pos []string
+	for rest := fs.Args(); len(rest) > 0; rest = fs.Args() {
+		pos = append(pos, rest[0])
+		if err := fs.Parse(rest[1:]); err != nil {
+			if err == flag.ErrHelp {
+				return nil, err
+			}
+			return nil, fmt.Errorf("%w: %v", errUsage, err)
+		}
+	}
+	return pos, nil
+}
+
 // runRepo manages repositories directly in the store (no server needed):
 // drydock repo create|list|delete [NAME].
 func runRepo(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "repo", "create NAME | list | delete NAME")
 	dataDir := fs.String("data-dir", "drydock-data", "data directory")
 	storeURL := fs.String("store", "", "metadata store: postgres://... for PostgreSQL (default: SQLite in the data directory)")
-	if err := parseFlags(e, fs, args); err != nil {
+	rest, err := parseInterspersed(e, fs, args)
+	if err != nil {
 		return err
 	}
-	rest := fs.Args()
 	if len(rest) == 0 {
 		fs.Usage()
 		return fmt.Errorf("%w: missing subcommand", errUsage)
