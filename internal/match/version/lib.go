@@ -22,6 +22,4 @@ func parseLib(ecosystem, s string) (ordered, error) {
 
 func parseAPK(s string) (ordered, error)      { return parseLib("Alpine", s) }
 func parsePEP440(s string) (ordered, error)   { return parseLib("PyPI", s) }
-func parseMaven(s string) (ordered, error)    { return parseLib("Maven", s) }
 func parseNuGet(s string) (ordered, error)    { return parseLib("NuGet", s) }
-func parseComposer(s string) (ordered, error) { return parseLib("Packagist", s) }

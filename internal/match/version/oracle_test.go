@@ -239,6 +239,11 @@ while (($l = fgets(STDIN)) !== false) {
 		echo "E\n";
 		continue;
 	}
+	// Composer never matches a dev branch against a version range.
+	if (str_starts_with($na, "dev-") || str_starts_with($nb, "dev-")) {
+		echo "E\n";
+		continue;
+	}
 	echo Composer\Semver\Comparator::compare($na, ">", $nb) ? 1 : (Composer\Semver\Comparator::compare($na, "==", $nb) ? 0 : -1), "\n";
 }
 `)
