@@ -75,6 +75,13 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("store: create directory for %s: %w", path, err)
 	}
+	// The store holds key material: create the file owner-only before SQLite
+	// does (SQLite gives its -wal and -shm files the database file's mode).
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("store: create %s: %w", path, err)
+	}
+	f.Close()
 	// WAL lets readers proceed beside the single writer; synchronous=FULL
 	// makes every commit durable across power loss, not only process death.
 	// _txlock=immediate takes the write lock at BEGIN, so two writers never

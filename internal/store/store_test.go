@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"testing/fstest"
@@ -144,4 +145,25 @@ func TestUniqueViolationIsRecognised(t *testing.T) {
 			t.Fatalf("IsUniqueViolation(%v) = false", err)
 		}
 	})
+}
+
+func TestSQLiteFilesAreOwnerOnly(t *testing.T) {
+	dir := t.TempDir()
+	db, err := store.Open(context.Background(), "", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Migrate(context.Background(), "test", migrations()); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{store.DefaultFile, store.DefaultFile + "-wal"} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+			t.Errorf("%s has mode %v, want owner-only", name, perm)
+		}
+	}
 }
