@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/drydockhq/drydock/internal/index"
@@ -99,16 +100,7 @@ func Debian(t testing.TB, name string) Deb {
 	t.Helper()
 	testutil.RequireTool(t, "apt-get")
 	testutil.RequireTool(t, "dpkg-deb")
-	pol := string(Run(t, "", "apt-cache", "policy", name))
-	var version string
-	for line := range strings.Lines(pol) {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "Candidate:"); ok {
-			version = strings.TrimSpace(v)
-		}
-	}
-	if version == "" || version == "(none)" {
-		t.Fatalf("apt-cache policy %s: no candidate version (run apt-get update):\n%s", name, pol)
-	}
+	version := candidate(t, name)
 	dir := Cached(t, "deb/"+name+"_"+strings.ReplaceAll(version, ":", "%3a"), func(dir string) error {
 		if _, err := run(dir, "apt-get", "download", "-q", name+"="+version); err != nil {
 			return err
@@ -125,6 +117,30 @@ func Debian(t testing.TB, name string) Deb {
 		t.Fatalf("cached package %s has no .deb", dir)
 	}
 	return Deb{Name: name, Version: version, File: debs[0], Root: filepath.Join(dir, "root")}
+}
+
+// candidates remembers apt-cache's answers for the life of the test binary:
+// asking costs about a second on a loaded machine.
+var candidates sync.Map
+
+// candidate returns the version apt-get would download.
+func candidate(t testing.TB, name string) string {
+	t.Helper()
+	if v, ok := candidates.Load(name); ok {
+		return v.(string)
+	}
+	pol := string(Run(t, "", "apt-cache", "policy", name))
+	var version string
+	for line := range strings.Lines(pol) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "Candidate:"); ok {
+			version = strings.TrimSpace(v)
+		}
+	}
+	if version == "" || version == "(none)" {
+		t.Fatalf("apt-cache policy %s: no candidate version (run apt-get update):\n%s", name, pol)
+	}
+	candidates.Store(name, version)
+	return version
 }
 
 // NPM installs npm packages (name@version specs) into a fresh project
