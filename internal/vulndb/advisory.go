@@ -16,6 +16,7 @@ type Advisory struct {
 	ID        string    `json:"id"`
 	Aliases   []string  `json:"aliases,omitempty"`
 	Related   []string  `json:"related,omitempty"`
+	Upstream  []string  `json:"upstream,omitempty"` // OSV 1.7: the upstream records (CVEs) this one derives from
 	Summary   string    `json:"summary,omitempty"`
 	Details   string    `json:"details,omitempty"`
 	Published time.Time `json:"published,omitzero"`
@@ -27,6 +28,7 @@ type Advisory struct {
 	Severity   []Severity  `json:"severity,omitempty"`
 	Affected   []Affected  `json:"affected,omitempty"`
 	References []Reference `json:"references,omitempty"`
+	Credits    []Credit    `json:"credits,omitempty"`
 	// Source names the configured feed the record came from ("osv-Go",
 	// "alpine-secdb", "alas-al2023", "redhat-csaf", ...).
 	Source string `json:"source"`
@@ -116,6 +118,9 @@ type Range struct {
 	Type   string  `json:"type"`
 	Repo   string  `json:"repo,omitempty"`
 	Events []Event `json:"events"`
+	// DatabaseSpecific is the range's database_specific object, kept as
+	// published.
+	DatabaseSpecific json.RawMessage `json:"database_specific,omitempty"`
 }
 
 // Event is one OSV range event; exactly one field is set.
@@ -130,6 +135,14 @@ type Event struct {
 type Reference struct {
 	Type string `json:"type"`
 	URL  string `json:"url"`
+}
+
+// Credit names someone the publisher credits for the advisory (OSV
+// "credits"): a finder, reporter, remediation developer, ...
+type Credit struct {
+	Name    string   `json:"name"`
+	Contact []string `json:"contact,omitempty"`
+	Type    string   `json:"type,omitempty"`
 }
 
 // Key identifies the package an advisory touches, for lookups and change
