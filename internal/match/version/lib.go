@@ -20,6 +20,5 @@ func parseLib(ecosystem, s string) (ordered, error) {
 	return lib{v}, nil
 }
 
-func parseAPK(s string) (ordered, error)      { return parseLib("Alpine", s) }
-func parsePEP440(s string) (ordered, error)   { return parseLib("PyPI", s) }
-func parseNuGet(s string) (ordered, error)    { return parseLib("NuGet", s) }
+func parsePEP440(s string) (ordered, error) { return parseLib("PyPI", s) }
+func parseNuGet(s string) (ordered, error)  { return parseLib("NuGet", s) }

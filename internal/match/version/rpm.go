@@ -11,7 +11,6 @@ import "strings"
 // ten times a comparison (BenchmarkCompare/Red_Hat: 297 ns).
 type rpm struct {
 	epoch, version, release string
-	hasRelease              bool
 }
 
 func parseRPM(s string) (ordered, error) {
@@ -30,7 +29,7 @@ func parseRPM(s string) (ordered, error) {
 		v.epoch = "0"
 	}
 	if j := strings.LastIndexByte(s, '-'); j >= 0 {
-		v.version, v.release, v.hasRelease = s[:j], s[j+1:], true
+		v.version, v.release = s[:j], s[j+1:]
 	} else {
 		v.version = s
 	}
@@ -45,12 +44,9 @@ func (v rpm) compare(o ordered) int {
 	if c := rpmvercmp(v.version, w.version); c != 0 {
 		return c
 	}
-	// rpm compares releases only when both versions have one, so a
-	// fixed version given without release matches every build of it.
-	if v.hasRelease && w.hasRelease {
-		return rpmvercmp(v.release, w.release)
-	}
-	return 0
+	// A missing release compares as empty, so it orders before every
+	// release of the same version, as rpm.vercmp (rpm 4.18) orders them.
+	return rpmvercmp(v.release, w.release)
 }
 
 func isAlnum(c byte) bool { return isDigit(c) || isLetter(c) }
