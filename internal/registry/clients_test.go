@@ -12,6 +12,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	ggcrv1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/drydockhq/drydock/internal/testutil"
@@ -226,3 +234,172 @@ func TestPodman(t *testing.T) {
 		t.Fatalf("anonymous pull: err %v\n%s", err, out)
 	}
 }
+
+// TestCraneOras pushes a real root filesystem with crane (its layer digest
+// must be the fixture file's sha256), copies it across repositories (a
+// cross-repository mount), lists and deletes; pushes a Docker manifest list
+// from an OCI layout with go-containerregistry; and with oras pushes an
+// artifact with an artifactType, attaches referrers and discovers them,
+// filtered by artifact type.
+func TestCraneOras(t *testing.T) {
+	crane := testutil.RequireTool(t, "crane")
+	oras := testutil.RequireTool(t, "oras")
+	dataDir := t.TempDir()
+	for _, r := range []string{"tools/crane", "tools/copy", "tools/artifact", "multi/list"} {
+		drydock(t, "repo", "create", "--data-dir", dataDir, r)
+	}
+	srv := startServer(t, dataDir)
+	pw := srv.password(t)
+	work := t.TempDir()
+	env := []string{"DOCKER_CONFIG=" + filepath.Join(work, "docker")}
+	cr := func(args ...string) string { return strings.TrimSpace(run(t, env, crane, args...)) }
+	cr("auth", "login", srv.Host, "-u", "AWS", "-p", pw)
+
+	rootfs := testutil.Fixture(t, "rootfs/alpine-minirootfs-3.18.9-x86_64.tar.gz")
+	layerDigest := fileDigest(t, rootfs)
+	img := srv.Host + "/tools/crane:3.18"
+	cr("append", "--oci-empty-base", "-f", rootfs, "-t", img)
+	manifest := cr("manifest", img)
+	if !strings.Contains(manifest, layerDigest) {
+		t.Fatalf("manifest does not name the rootfs layer %s:\n%s", layerDigest, manifest)
+	}
+	d := cr("digest", img)
+	if got := digest.FromString(manifest).String(); got != d {
+		t.Fatalf("crane digest %s, manifest hashes to %s", d, got)
+	}
+	if got := fileDigestOf(t, run(t, env, crane, "blob", srv.Host+"/tools/crane@"+layerDigest)); got != layerDigest {
+		t.Fatalf("layer blob served with digest %s, want %s", got, layerDigest)
+	}
+	// Cross-repository copy mounts the layer rather than uploading it.
+	cr("copy", img, srv.Host+"/tools/copy:3.18")
+	if got := cr("digest", srv.Host+"/tools/copy:3.18"); got != d {
+		t.Fatalf("copy digest %s, want %s", got, d)
+	}
+	if got := cr("ls", srv.Host+"/tools/copy"); got != "3.18" {
+		t.Fatalf("crane ls: %q", got)
+	}
+	cr("delete", srv.Host+"/tools/copy@"+d)
+	cmd := exec.Command(crane, "manifest", srv.Host+"/tools/copy:3.18")
+	cmd.Env = append(os.Environ(), env...)
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "MANIFEST_UNKNOWN") {
+		t.Fatalf("manifest after delete: %v %s", err, out)
+	}
+	// The original is untouched by the copy's deletion.
+	if got := cr("digest", img); got != d {
+		t.Fatalf("original digest after deleting the copy: %s", got)
+	}
+
+	pushDockerList(t, srv, pw)
+
+	// oras: an artifact, two referrers of different types, discovery.
+	or := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(oras, append(args, "--plain-http", "--registry-config", filepath.Join(work, "oras.json"))...)
+		cmd.Dir = work
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("oras %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	or("login", "-u", "AWS", "-p", pw, srv.Host)
+	report := []byte(`{"scanner":"drydock-test","findings":[]}`)
+	for name, content := range map[string][]byte{"report.json": report, "sig.txt": []byte("signature"), "sbom.json": []byte(`{"bomFormat":"CycloneDX"}`)} {
+		if err := os.WriteFile(filepath.Join(work, name), content, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	art := srv.Host + "/tools/artifact:v1"
+	or("push", art, "--artifact-type", "application/vnd.drydock.test.report", "report.json:application/json")
+	or("attach", art, "--artifact-type", "application/vnd.drydock.test.signature", "sig.txt:text/plain")
+	or("attach", art, "--artifact-type", "application/vnd.drydock.test.sbom", "sbom.json:application/json")
+	type discovered struct {
+		Digest    string `json:"digest"`
+		Referrers []struct {
+			Digest       string `json:"digest"`
+			ArtifactType string `json:"artifactType"`
+		} `json:"referrers"`
+	}
+	var all, sigs discovered
+	if err := json.Unmarshal([]byte(or("discover", "--format", "json", art)), &all); err != nil {
+		t.Fatal(err)
+	}
+	if len(all.Referrers) != 2 {
+		t.Fatalf("oras discover found %d referrers, want 2: %+v", len(all.Referrers), all)
+	}
+	if err := json.Unmarshal([]byte(or("discover", "--format", "json", "--artifact-type", "application/vnd.drydock.test.signature", art)), &sigs); err != nil {
+		t.Fatal(err)
+	}
+	if len(sigs.Referrers) != 1 || sigs.Referrers[0].ArtifactType != "application/vnd.drydock.test.signature" {
+		t.Fatalf("filtered discover: %+v", sigs)
+	}
+	// The referrers API itself, filtered, says it filtered.
+	req, _ := http.NewRequest("GET", srv.URL+"/v2/tools/artifact/referrers/"+all.Digest+"?artifactType=application/vnd.drydock.test.sbom", nil)
+	req.SetBasicAuth("AWS", pw)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.Header.Get("OCI-Filters-Applied") != "artifactType" || !bytes.Contains(body, []byte("application/vnd.drydock.test.sbom")) ||
+		bytes.Contains(body, []byte("signature")) {
+		t.Fatalf("referrers?artifactType: %v %s", res.Header, body)
+	}
+	pulled := filepath.Join(work, "pulled")
+	or("pull", art, "-o", pulled)
+	if got, err := os.ReadFile(filepath.Join(pulled, "report.json")); err != nil || !bytes.Equal(got, report) {
+		t.Fatalf("oras pull: %v %q", err, got)
+	}
+}
+
+// pushDockerList pushes, with the go-containerregistry library, a Docker
+// manifest list around the Docker image of the hello-world archive, and
+// checks the registry serves it under the digest the client computed.
+func pushDockerList(t *testing.T, srv *server, pw string) {
+	t.Helper()
+	img, err := tarball.ImageFromPath(testutil.Fixture(t, "images/hello-world-v25.tar"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err = mutate.Canonical(img) // Docker schema 2 media types
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := mutate.IndexMediaType(mutate.AppendManifests(empty.Index, mutate.IndexAddendum{
+		Add:        img,
+		Descriptor: ggcrv1.Descriptor{Platform: &ggcrv1.Platform{OS: "linux", Architecture: "amd64"}},
+	}), types.DockerManifestList)
+	want, err := list.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := name.ParseReference(srv.Host+"/multi/list:docker", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.WriteIndex(ref, list, remote.WithAuth(&authn.Basic{Username: "AWS", Password: pw})); err != nil {
+		t.Fatalf("push Docker manifest list: %v", err)
+	}
+	if got := registryDigest(t, srv, pw, "multi/list", "docker"); got != want.String() {
+		t.Fatalf("Docker manifest list digest %s, want %s", got, want)
+	}
+	pulled, err := remote.Index(ref, remote.WithAuth(&authn.Basic{Username: "AWS", Password: pw}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mt, _ := pulled.MediaType(); mt != types.DockerManifestList {
+		t.Fatalf("pulled list media type %s", mt)
+	}
+}
+
+func fileDigest(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return digest.FromBytes(b).String()
+}
+
+func fileDigestOf(t *testing.T, content string) string { return digest.FromString(content).String() }
