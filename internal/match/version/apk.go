@@ -62,11 +62,10 @@ func parseAPK(s string) (ordered, error) {
 	for {
 		var v int64
 		typ, v, s = apkGetToken(typ, s)
-		if typ == apkInvalid {
-			return nil, errAPK
-		}
 		toks = append(toks, apkTok{typ: typ, val: v})
-		if typ == apkEnd {
+		// Like apk-tools, order what comes before a malformed part and
+		// stop there: the secdb has versions such as "1.11-20-r0".
+		if typ == apkEnd || typ == apkInvalid {
 			return apk{toks: toks}, nil
 		}
 		typ = apkNextType(typ, &s)
@@ -165,7 +164,7 @@ func (v apk) compare(o ordered) int {
 	a, b := v.toks, o.(apk).toks
 	k := 0
 	var av, bv int64
-	for a[k].typ == b[k].typ && a[k].typ != apkEnd && av == bv {
+	for a[k].typ == b[k].typ && a[k].typ != apkEnd && a[k].typ != apkInvalid && av == bv {
 		av, bv = a[k].val, b[k].val
 		k++
 	}
