@@ -85,7 +85,14 @@ func parsePassword(pw string) (parsedPassword, error) {
 	if len(pw) > maxPasswordLen {
 		return parsedPassword{}, errBadPassword
 	}
-	b, err := base64.RawURLEncoding.DecodeString(pw)
+	// The decoder skips '\r' and '\n'; only the exact encoding is accepted.
+	for i := 0; i < len(pw); i++ {
+		c := pw[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return parsedPassword{}, errBadPassword
+		}
+	}
+	b, err := base64.RawURLEncoding.Strict().DecodeString(pw)
 	if err != nil || len(b) < 2 || b[0] != passwordVersion {
 		return parsedPassword{}, errBadPassword
 	}
