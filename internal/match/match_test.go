@@ -1,0 +1,336 @@
+package match
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/drydockhq/drydock/internal/index"
+	"github.com/drydockhq/drydock/internal/vulndb"
+)
+
+// memDB is an in-memory Advisories keyed as the database keys them.
+type memDB map[vulndb.Key][]*vulndb.Advisory
+
+func newMemDB(advs ...*vulndb.Advisory) memDB {
+	db := memDB{}
+	for _, a := range advs {
+		seen := map[vulndb.Key]bool{}
+		for _, aff := range a.Affected {
+			k := vulndb.NewKey(aff.Ecosystem, aff.Package)
+			if !seen[k] {
+				db[k] = append(db[k], a)
+				seen[k] = true
+			}
+		}
+	}
+	return db
+}
+
+func (db memDB) Lookup(k vulndb.Key) []*vulndb.Advisory { return db[k] }
+
+func rng(events ...vulndb.Event) []vulndb.Range {
+	return []vulndb.Range{{Type: vulndb.RangeEcosystem, Events: events}}
+}
+
+func intro(v string) vulndb.Event { return vulndb.Event{Introduced: v} }
+func fixed(v string) vulndb.Event { return vulndb.Event{Fixed: v} }
+
+// Advisories mirroring real records of the fixtures.
+var (
+	// feeds/alpine-secdb/v3.10/main.yaml: openssl secfixes 1.1.1d-r0.
+	alpineOpenSSL = &vulndb.Advisory{ID: "CVE-2019-1547", Source: "alpine-secdb", Affected: []vulndb.Affected{{
+		Ecosystem: "Alpine:v3.10", Package: "openssl", Status: vulndb.StatusFixed, Ranges: rng(intro("0"), fixed("1.1.1d-r0")),
+	}}}
+	// feeds/osv/records/GHSA-jfh8-c2jp-5v3q.json: its three ranges.
+	log4shell = &vulndb.Advisory{ID: "GHSA-jfh8-c2jp-5v3q", Aliases: []string{"CVE-2021-44228"}, Source: "osv-Maven",
+		Severity: []vulndb.Severity{{Type: vulndb.SeverityCVSSv3, Score: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:C/C:H/I:H/A:H", BaseScore: 10, Source: "ghsa"}},
+		Affected: []vulndb.Affected{
+			{Ecosystem: "Maven", Package: "org.apache.logging.log4j:log4j-core", Ranges: rng(intro("2.13.0"), fixed("2.15.0"))},
+			{Ecosystem: "Maven", Package: "org.apache.logging.log4j:log4j-core", Ranges: rng(intro("0"), fixed("2.3.1"))},
+			{Ecosystem: "Maven", Package: "org.apache.logging.log4j:log4j-core", Ranges: rng(intro("2.4"), fixed("2.12.2"))},
+		}}
+	// feeds/osv/records/DSA-3029-1.json.
+	dsa3029 = &vulndb.Advisory{ID: "DSA-3029-1", Aliases: []string{"CVE-2014-3616"}, Source: "osv-Debian", Affected: []vulndb.Affected{{
+		Ecosystem: "Debian:7", Package: "nginx", Ranges: rng(intro("0"), fixed("1.2.1-2.2+wheezy3")),
+	}}}
+	// feeds/osv/records/USN-5192-1.json (bionic entry, with its versions list).
+	usn5192 = &vulndb.Advisory{ID: "USN-5192-1", Source: "osv-Ubuntu", Affected: []vulndb.Affected{{
+		Ecosystem: "Ubuntu:18.04:LTS", Package: "apache-log4j2", Ranges: rng(intro("0"), fixed("2.10.0-2ubuntu0.1")),
+		Versions: []string{"2.8.2-1", "2.8.2-2", "2.10.0-1", "2.10.0-2"},
+	}}}
+	// feeds/osv/AlmaLinux/sample.zip: ALSA-2025:10630 names binary packages.
+	alsa10630 = &vulndb.Advisory{ID: "ALSA-2025:10630", Source: "osv-AlmaLinux", Affected: []vulndb.Affected{
+		{Ecosystem: "AlmaLinux:10", Package: "libxml2", Ranges: rng(intro("0"), fixed("2.12.5-7.el10_0"))},
+		{Ecosystem: "AlmaLinux:10", Package: "libxml2-devel", Ranges: rng(intro("0"), fixed("2.12.5-7.el10_0"))},
+	}}
+)
+
+func match(t *testing.T, db Advisories, pkgs ...index.Package) *Result {
+	t.Helper()
+	res, err := New(db).Match(context.Background(), pkgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func ids(res *Result) []string {
+	var out []string
+	for _, f := range res.Findings {
+		out = append(out, f.AdvisoryID+"@"+f.Package.Name)
+	}
+	return out
+}
+
+func TestAlpineOriginAndBackportedFix(t *testing.T) {
+	db := newMemDB(alpineOpenSSL)
+	shipped := index.Package{Type: index.TypeApk, Ecosystem: "Alpine:v3.10", Name: "libssl1.1", SourceName: "openssl", Version: "1.1.1d-r2"}
+	if res := match(t, db, shipped); len(res.Findings) != 0 {
+		t.Errorf("1.1.1d-r2 is at or above the fix 1.1.1d-r0, got %v", ids(res))
+	}
+	old := shipped
+	old.Version = "1.1.1c-r0"
+	crypto := old
+	crypto.Name = "libcrypto1.1"
+	res := match(t, db, old, crypto)
+	if got := ids(res); !slices.Equal(got, []string{"CVE-2019-1547@libcrypto1.1", "CVE-2019-1547@libssl1.1"}) {
+		t.Fatalf("findings %v", got)
+	}
+	f := res.Findings[0]
+	if !slices.Equal(f.FixedVersions, []string{"1.1.1d-r0"}) || f.FixAvailable != FixYes || f.MatchedName != "openssl" {
+		t.Errorf("finding %+v", f)
+	}
+	// Another release's branch is another key.
+	other := old
+	other.Ecosystem = "Alpine:v3.11"
+	if res := match(t, db, other); len(res.Findings) != 0 {
+		t.Errorf("v3.11 package matched a v3.10 advisory: %v", ids(res))
+	}
+}
+
+func TestMavenLog4Shell(t *testing.T) {
+	db := newMemDB(log4shell)
+	for _, c := range []struct {
+		version string
+		fixed   []string
+	}{
+		{"2.14.1", []string{"2.15.0"}},
+		{"2.13.0", []string{"2.15.0"}},
+		{"2.3.0", []string{"2.3.1"}},
+		{"2.0-beta9", []string{"2.3.1"}},
+		{"2.12.1", []string{"2.12.2"}},
+		{"2.15.0", nil},
+		{"2.19.0", nil},
+		{"2.12.2", nil},
+	} {
+		p := index.Package{Type: index.TypeJava, Ecosystem: "Maven", Name: "org.apache.logging.log4j:log4j-core", Version: c.version}
+		res := match(t, db, p)
+		if c.fixed == nil {
+			if len(res.Findings) != 0 {
+				t.Errorf("%s: unexpected %v", c.version, ids(res))
+			}
+			continue
+		}
+		if len(res.Findings) != 1 {
+			t.Fatalf("%s: findings %v", c.version, ids(res))
+		}
+		f := res.Findings[0]
+		if !slices.Equal(f.FixedVersions, c.fixed) || f.FixAvailable != FixYes || f.Aliases[0] != "CVE-2021-44228" || f.CVSS == nil || f.CVSS.BaseScore != 10 {
+			t.Errorf("%s: finding %+v", c.version, f)
+		}
+	}
+}
+
+func TestDebianSourcePackage(t *testing.T) {
+	db := newMemDB(dsa3029)
+	bin := index.Package{Type: index.TypeDpkg, Ecosystem: "Debian:7", Name: "nginx-full", SourceName: "nginx", Version: "1.2.1-2.2+wheezy2"}
+	if got := ids(match(t, db, bin)); !slices.Equal(got, []string{"DSA-3029-1@nginx-full"}) {
+		t.Errorf("findings %v", got)
+	}
+	bin.Version = "1.2.1-2.2+wheezy3"
+	if got := ids(match(t, db, bin)); len(got) != 0 {
+		t.Errorf("fixed version matched: %v", got)
+	}
+	// A binNMU binary keeps its source version: judged by that.
+	bin.Version, bin.SourceVersion = "1.2.1-2.2+wheezy2+b1", "1.2.1-2.2+wheezy2"
+	if got := ids(match(t, db, bin)); len(got) != 1 {
+		t.Errorf("binNMU: findings %v", got)
+	}
+	bin.Ecosystem = "Debian:8"
+	if got := ids(match(t, db, bin)); len(got) != 0 {
+		t.Errorf("another release matched: %v", got)
+	}
+}
+
+func TestUbuntuLTSKeyAndVersionsList(t *testing.T) {
+	db := newMemDB(usn5192)
+	p := index.Package{Type: index.TypeDpkg, Ecosystem: "Ubuntu:18.04", Name: "liblog4j2-java", SourceName: "apache-log4j2", Version: "2.10.0-2"}
+	if got := ids(match(t, db, p)); !slices.Equal(got, []string{"USN-5192-1@liblog4j2-java"}) {
+		t.Errorf("findings %v", got)
+	}
+	p.Version = "2.10.0-2ubuntu0.1"
+	if got := ids(match(t, db, p)); len(got) != 0 {
+		t.Errorf("fixed version matched: %v", got)
+	}
+}
+
+func TestRPMBinaryAndSourceNames(t *testing.T) {
+	db := newMemDB(alsa10630)
+	devel := index.Package{Type: index.TypeRPM, Ecosystem: "AlmaLinux:10", Name: "libxml2-devel", SourceName: "libxml2-2.12.5-5.el10.src.rpm", Version: "2.12.5-5.el10"}
+	res := match(t, db, devel)
+	if got := ids(res); !slices.Equal(got, []string{"ALSA-2025:10630@libxml2-devel"}) {
+		t.Fatalf("findings %v (one finding per advisory, not per matching name)", got)
+	}
+	// A binary the advisory does not list still matches by its source RPM.
+	py := devel
+	py.Name = "python3-libxml2-extra"
+	if got := ids(match(t, db, py)); len(got) != 1 {
+		t.Errorf("source RPM match: %v", got)
+	}
+	devel.Version = "2.12.5-7.el10_0"
+	if got := ids(match(t, db, devel)); len(got) != 0 {
+		t.Errorf("fixed build matched: %v", got)
+	}
+	devel.Version, devel.Ecosystem = "2.12.5-5.el10", "AlmaLinux:9"
+	if got := ids(match(t, db, devel)); len(got) != 0 {
+		t.Errorf("AlmaLinux 9 matched an AlmaLinux 10 advisory: %v", got)
+	}
+}
+
+func TestRPMModuleStreams(t *testing.T) {
+	// ALSA module advisories carry module builds in their fixed versions.
+	adv := &vulndb.Advisory{ID: "ALSA-2022:7340", Affected: []vulndb.Affected{{
+		Ecosystem: "AlmaLinux:8", Package: "nodejs", Ranges: rng(intro("0"), fixed("1:16.17.1-1.module_el8.6.0+3180+2f7f8d37")),
+	}}}
+	db := newMemDB(adv)
+	modular := index.Package{Type: index.TypeRPM, Ecosystem: "AlmaLinux:8", Name: "nodejs", Version: "1:16.14.0-3.module_el8.6.0+2793+2a8d7b27", Modularity: "nodejs:16:8060020220411085709:ad008a3a"}
+	if got := ids(match(t, db, modular)); len(got) != 1 {
+		t.Errorf("modular package: %v", got)
+	}
+	plain := modular
+	plain.Version, plain.Modularity = "1:10.24.0-1.el8", ""
+	if got := ids(match(t, db, plain)); len(got) != 0 {
+		t.Errorf("non-modular package matched a module fix: %v", got)
+	}
+}
+
+func TestDistroStatuses(t *testing.T) {
+	adv := func(id string, st vulndb.Status, r []vulndb.Range) *vulndb.Advisory {
+		return &vulndb.Advisory{ID: id, Affected: []vulndb.Affected{{Ecosystem: "Debian:12", Package: "tiff", Status: st, Ranges: r, VendorSeverity: "low"}}}
+	}
+	db := newMemDB(
+		adv("CVE-2023-1", vulndb.StatusUnfixed, nil),
+		adv("CVE-2023-2", vulndb.StatusWillNotFix, rng(intro("0"))),
+		adv("CVE-2023-3", vulndb.StatusNotAffected, nil),
+		adv("CVE-2023-4", vulndb.StatusFixed, rng(intro("0"), fixed("4.5.0-6+deb12u1"))),
+		adv("CVE-2023-5", vulndb.StatusEndOfLife, nil),
+	)
+	p := index.Package{Type: index.TypeDpkg, Ecosystem: "Debian:12", Name: "libtiff6", SourceName: "tiff", Version: "4.5.0-6"}
+	res := match(t, db, p)
+	want := map[string]struct {
+		st  vulndb.Status
+		fix FixAvailable
+	}{
+		"CVE-2023-1": {vulndb.StatusUnfixed, FixNo},
+		"CVE-2023-2": {vulndb.StatusWillNotFix, FixNo},
+		"CVE-2023-4": {vulndb.StatusFixed, FixYes},
+		"CVE-2023-5": {vulndb.StatusEndOfLife, FixNo},
+	}
+	if len(res.Findings) != len(want) {
+		t.Fatalf("findings %v", ids(res))
+	}
+	for _, f := range res.Findings {
+		w, ok := want[f.AdvisoryID]
+		if !ok || f.Status != w.st || f.FixAvailable != w.fix || f.Unfixable() != (w.fix == FixNo) {
+			t.Errorf("%s: status %q fix %q", f.AdvisoryID, f.Status, f.FixAvailable)
+		}
+		if f.VendorSeverity == nil || f.VendorSeverity.Score != "low" {
+			t.Errorf("%s: vendor severity %+v", f.AdvisoryID, f.VendorSeverity)
+		}
+	}
+}
+
+func TestPartialFix(t *testing.T) {
+	// One advisory, two ranges containing the version, one without fix.
+	adv := &vulndb.Advisory{ID: "GHSA-test", Affected: []vulndb.Affected{
+		{Ecosystem: "npm", Package: "lodash", Ranges: rng(intro("0"), fixed("4.17.21"))},
+		{Ecosystem: "npm", Package: "lodash", Ranges: rng(intro("4.0.0"))},
+	}}
+	p := index.Package{Type: index.TypeNPM, Ecosystem: "npm", Name: "lodash", Version: "4.17.15"}
+	res := match(t, newMemDB(adv), p)
+	if len(res.Findings) != 1 || res.Findings[0].FixAvailable != FixPartial {
+		t.Fatalf("findings %+v", res.Findings)
+	}
+}
+
+func TestLastAffectedAndLimit(t *testing.T) {
+	adv := &vulndb.Advisory{ID: "RUSTSEC-test", Affected: []vulndb.Affected{{Ecosystem: "crates.io", Package: "smallvec",
+		Ranges: rng(intro("0.6.3"), vulndb.Event{LastAffected: "0.6.13"}, intro("1.0.0"), vulndb.Event{Limit: "1.6.1"})}}}
+	db := newMemDB(adv)
+	for v, want := range map[string]bool{"0.6.2": false, "0.6.3": true, "0.6.13": true, "0.6.14": false, "1.0.0": true, "1.6.0": true, "1.6.1": false} {
+		p := index.Package{Type: index.TypeCargo, Ecosystem: "crates.io", Name: "smallvec", Version: v}
+		if got := len(match(t, db, p).Findings) == 1; got != want {
+			t.Errorf("%s: affected %v, want %v", v, got, want)
+		}
+	}
+}
+
+func TestUnsortedEventsAndGitRanges(t *testing.T) {
+	adv := &vulndb.Advisory{ID: "OSV-unsorted", Affected: []vulndb.Affected{{Ecosystem: "PyPI", Package: "Jinja2", Ranges: []vulndb.Range{
+		{Type: vulndb.RangeGit, Repo: "https://example.invalid/jinja", Events: []vulndb.Event{intro("0"), fixed("abcdef")}},
+		{Type: vulndb.RangeEcosystem, Events: []vulndb.Event{fixed("3.1.3"), intro("3.0.0"), fixed("2.11.3"), intro("0")}},
+	}}}}
+	db := newMemDB(adv)
+	for v, want := range map[string]string{"2.10": "2.11.3", "2.11.3": "", "3.0.0rc1": "", "3.0.0": "3.1.3", "3.1.3": ""} {
+		// PEP 503: the installed name differs in case and separators.
+		p := index.Package{Type: index.TypePython, Ecosystem: "PyPI", Name: "jinja2", Version: v}
+		res := match(t, db, p)
+		switch {
+		case want == "" && len(res.Findings) != 0:
+			t.Errorf("%s: unexpected %v", v, ids(res))
+		case want != "" && (len(res.Findings) != 1 || res.Findings[0].FixedVersions[0] != want):
+			t.Errorf("%s: findings %+v, want fix %s", v, res.Findings, want)
+		}
+	}
+}
+
+func TestGoStdlibAndSemverRanges(t *testing.T) {
+	// GO-2024-2687 shape: stdlib net/http, SEMVER ranges without "v".
+	adv := &vulndb.Advisory{ID: "GO-2024-2687", Affected: []vulndb.Affected{
+		{Ecosystem: "Go", Package: "stdlib", Ranges: []vulndb.Range{{Type: vulndb.RangeSemver, Events: []vulndb.Event{intro("0"), fixed("1.21.9"), intro("1.22.0-0"), fixed("1.22.2")}}}},
+		{Ecosystem: "Go", Package: "golang.org/x/net", Ranges: []vulndb.Range{{Type: vulndb.RangeSemver, Events: []vulndb.Event{intro("0"), fixed("0.23.0")}}}},
+	}}
+	db := newMemDB(adv)
+	for _, c := range []struct {
+		name, version string
+		want          bool
+	}{
+		{"stdlib", "go1.21.3", true}, {"stdlib", "go1.21.9", false}, {"stdlib", "go1.22", true}, {"stdlib", "go1.22rc1", true},
+		{"stdlib", "go1.22.2", false}, {"golang.org/x/net", "v0.22.0", true}, {"golang.org/x/net", "v0.0.0-20210226172049-e18ecbb05110", true},
+		{"golang.org/x/net", "v0.23.0", false}, {"golang.org/x/net", "(devel)", false},
+	} {
+		p := index.Package{Type: index.TypeGoBinary, Ecosystem: "Go", Name: c.name, Version: c.version}
+		if got := len(match(t, db, p).Findings) == 1; got != c.want {
+			t.Errorf("%s@%s: affected %v, want %v", c.name, c.version, got, c.want)
+		}
+	}
+}
+
+func TestWithdrawnAndBadVersions(t *testing.T) {
+	withdrawn := &vulndb.Advisory{ID: "GHSA-gone", Affected: []vulndb.Affected{{Ecosystem: "npm", Package: "x", Ranges: rng(intro("0"))}}}
+	withdrawn.Withdrawn = withdrawn.Published.AddDate(2020, 0, 0)
+	bad := &vulndb.Advisory{ID: "GHSA-bad", Affected: []vulndb.Affected{{Ecosystem: "npm", Package: "x", Ranges: rng(intro("0"), fixed("not.a.version"))}}}
+	res := match(t, newMemDB(withdrawn, bad), index.Package{Type: index.TypeNPM, Ecosystem: "npm", Name: "x", Version: "1.0.0"})
+	if len(res.Findings) != 0 || len(res.Warnings) != 1 {
+		t.Errorf("findings %v warnings %v", ids(res), res.Warnings)
+	}
+}
+
+func TestGoToolchainVersion(t *testing.T) {
+	for in, want := range map[string]string{"go1.21.3": "1.21.3", "go1.22": "1.22.0", "go1.21rc2": "1.21.0-rc.2", "go1.20beta1": "1.20.0-beta.1", "go1.22.1 X:boringcrypto": "1.22.1", "v1.23.4": "1.23.4"} {
+		if got := goToolchainVersion(in); got != want {
+			t.Errorf("goToolchainVersion(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
