@@ -60,7 +60,7 @@ func (*Cataloger) Catalog(_ context.Context, f index.File) ([]index.Package, err
 	}
 	var lf lockFile
 	if _, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&lf); err != nil {
-		return nil, fmt.Errorf("Cargo.lock: %w", err)
+		return nil, fmt.Errorf("parsing Cargo.lock: %w", err)
 	}
 	pkgs := make([]index.Package, 0, len(lf.Package))
 	for _, p := range lf.Package {

@@ -6,6 +6,7 @@ package langtest
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -244,4 +245,25 @@ func Keys(pkgs []index.Package) map[Key]bool {
 		m[Key{p.Ecosystem, p.Name, p.Version}] = true
 	}
 	return m
+}
+
+// GoModule downloads a Go module with the go command (through the module
+// proxy) and returns its directory in the module cache. Tests use the real
+// files some modules carry (lock files of other ecosystems in their test
+// data), read in place.
+func GoModule(t testing.TB, module string) string {
+	t.Helper()
+	goTool := testutil.RequireTool(t, "go")
+	cmd := exec.Command(goTool, "mod", "download", "-json", module)
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod")
+	cmd.Dir = os.TempDir()
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go mod download %s: %v\n%s", module, err, out)
+	}
+	var info struct{ Dir, Error string }
+	if err := json.Unmarshal(out, &info); err != nil || info.Dir == "" {
+		t.Fatalf("go mod download %s: %v %s", module, err, info.Error)
+	}
+	return info.Dir
 }
