@@ -36,8 +36,10 @@ type env struct {
 func commands() []command {
 	return []command{
 		{"version", "print the version", runVersion},
+		{"sbom", "list the packages of an image as CycloneDX, SPDX or a table", runSBOM},
 		{"serve", "run the registry server", runServe},
 		{"repo", "create, list and delete repositories", runRepo},
+		{"gc", "remove abandoned uploads and unreferenced blobs (online)", runGC},
 		{"login-password", "print a registry login password (like aws ecr get-login-password)", runLoginPassword},
 		{"keys", "create, list, disable, enable and delete access keys", runKeys},
 	}

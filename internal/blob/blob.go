@@ -63,8 +63,10 @@ type Store interface {
 	// Open returns a reader of a blob, or ErrNotFound.
 	Open(ctx context.Context, d digest.Digest) (Reader, error)
 	// Delete removes a blob unless it was modified after notAfter (then it
-	// returns ErrModified). A missing blob is not an error.
-	Delete(ctx context.Context, d digest.Digest, notAfter time.Time) error
+	// returns ErrModified) or stillGarbage, called while no commit can
+	// run, returns false (then it returns ErrModified too). A missing blob
+	// is not an error.
+	Delete(ctx context.Context, d digest.Digest, notAfter time.Time, stillGarbage func() (bool, error)) error
 	// Walk calls fn for every stored blob.
 	Walk(ctx context.Context, fn func(Info) error) error
 
@@ -98,9 +100,14 @@ type Upload interface {
 	// while the bytes stream (the digest algorithm of a later Commit).
 	Append(ctx context.Context, r io.Reader, alg digest.Algorithm) (int64, error)
 	// Commit verifies the upload's bytes against d and, if they match,
-	// stores them durably as blob d and removes the upload. It returns
-	// ErrDigestMismatch, leaving the upload in place, if they do not.
-	Commit(ctx context.Context, d digest.Digest) (Info, error)
+	// stores them durably as blob d, calls record (if not nil) to record
+	// the blob elsewhere, and removes the upload. record runs while no
+	// Delete can run, so a garbage collector that asks the record before
+	// deleting never removes a blob being committed. It returns
+	// ErrDigestMismatch, leaving the upload in place, if the bytes do not
+	// match, and record's error if it fails (the blob then stays stored,
+	// unrecorded, for the garbage collector).
+	Commit(ctx context.Context, d digest.Digest, record func(Info) error) (Info, error)
 	// Close releases the upload for other writers. It does not delete it.
 	Close() error
 }

@@ -133,7 +133,7 @@ func (s *FS) lock(how int) (func(), error) {
 }
 
 // Delete implements Store.
-func (s *FS) Delete(_ context.Context, d digest.Digest, notAfter time.Time) error {
+func (s *FS) Delete(_ context.Context, d digest.Digest, notAfter time.Time, stillGarbage func() (bool, error)) error {
 	p, err := s.blobPath(d)
 	if err != nil {
 		return err
@@ -152,6 +152,15 @@ func (s *FS) Delete(_ context.Context, d digest.Digest, notAfter time.Time) erro
 	}
 	if fi.ModTime().After(notAfter) {
 		return ErrModified
+	}
+	if stillGarbage != nil {
+		ok, err := stillGarbage()
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return ErrModified
+		}
 	}
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("blob: delete %s: %w", d, err)
@@ -473,7 +482,7 @@ func fill(r io.Reader, buf []byte) (int, error) {
 }
 
 // Commit implements Upload.
-func (u *fsUpload) Commit(_ context.Context, d digest.Digest) (Info, error) {
+func (u *fsUpload) Commit(_ context.Context, d digest.Digest, record func(Info) error) (Info, error) {
 	if err := d.Validate(); err != nil {
 		return Info{}, fmt.Errorf("blob: %w", err)
 	}
@@ -503,6 +512,7 @@ func (u *fsUpload) Commit(_ context.Context, d digest.Digest) (Info, error) {
 	if err != nil {
 		return Info{}, err
 	}
+	info := Info{Digest: d, Size: u.size, ModTime: now}
 	err = os.Rename(filepath.Join(u.dir, "data"), final)
 	if err == nil {
 		err = syncDir(dir)
@@ -510,12 +520,19 @@ func (u *fsUpload) Commit(_ context.Context, d digest.Digest) (Info, error) {
 			err = syncDir(filepath.Dir(dir))
 		}
 	}
-	unlock()
 	if err != nil {
+		unlock()
 		return Info{}, fmt.Errorf("blob: store %s: %w", d, err)
 	}
+	if record != nil {
+		err = record(info)
+	}
+	unlock()
 	_ = os.RemoveAll(u.dir)
-	return Info{Digest: d, Size: u.size, ModTime: now}, nil
+	if err != nil {
+		return Info{}, err
+	}
+	return info, nil
 }
 
 func syncDir(dir string) error {

@@ -165,15 +165,14 @@ func (h *Handler) monolithic(w http.ResponseWriter, r *http.Request, name string
 // commit verifies an upload against d, stores the blob and links it.
 func (h *Handler) commit(w http.ResponseWriter, r *http.Request, name string, repoID int64, recordID string, up blob.Upload, d digest.Digest) *Error {
 	ctx := r.Context()
-	info, err := up.Commit(ctx, d)
+	_, err := up.Commit(ctx, d, func(info blob.Info) error {
+		return h.reg.CommitBlob(ctx, repoID, recordID, d.String(), info.Size, info.ModTime)
+	})
 	if errors.Is(err, blob.ErrDigestMismatch) {
 		return newError(http.StatusBadRequest, CodeDigestInvalid, "uploaded content does not match digest %s", d)
 	}
 	if err != nil {
 		return h.internal(r, "commit blob", err)
-	}
-	if err := h.reg.CommitBlob(ctx, repoID, recordID, d.String(), info.Size, info.ModTime); err != nil {
-		return h.internal(r, "record blob", err)
 	}
 	blobCreated(w, name, d)
 	return nil
