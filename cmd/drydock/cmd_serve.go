@@ -12,6 +12,7 @@ import (
 
 	"github.com/drydockhq/drydock/internal/auth"
 	"github.com/drydockhq/drydock/internal/blob"
+	"github.com/drydockhq/drydock/internal/obs"
 	"github.com/drydockhq/drydock/internal/registry"
 	"github.com/drydockhq/drydock/internal/store"
 )
@@ -53,6 +54,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if _, _, err := authSvc.Bootstrap(ctx, *dataDir); err != nil {
 		return err
 	}
+	metrics := obs.New(e.log)
 	reg := registry.New(registry.Options{
 		Store:        db,
 		Blobs:        blobs,
@@ -60,28 +62,21 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		Challenge:    authSvc.Challenge(),
 		CreateOnPush: *createOnPush,
 		Log:          e.log,
+		Uploads:      metrics,
 	})
 
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-		defer cancel()
-		if err := db.SQL().PingContext(ctx); err != nil {
-			http.Error(w, "store unavailable", http.StatusServiceUnavailable)
-			return
-		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintln(w, "ok")
-	})
+	mux.Handle("GET /healthz", obs.HealthHandler(func(ctx context.Context) error { return db.SQL().PingContext(ctx) }))
+	mux.Handle("GET /metrics", metrics.Handler())
 	// The /v2 API goes straight to the registry, bypassing ServeMux, which
 	// would clean (and redirect) paths the registry must judge itself.
-	root := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	root := metrics.Middleware(nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/v2" || strings.HasPrefix(r.URL.Path, "/v2/") {
 			reg.ServeHTTP(w, r)
 			return
 		}
 		mux.ServeHTTP(w, r)
-	})
+	}))
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

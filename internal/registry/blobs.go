@@ -137,6 +137,7 @@ func (h *Handler) startUpload(w http.ResponseWriter, r *http.Request, rt route) 
 		_ = h.blobs.DeleteUpload(ctx, id)
 		return h.internal(r, "new upload", err)
 	}
+	h.uploads.UploadStarted()
 	uploadAccepted(w, http.StatusAccepted, rt.name, id, 0)
 	return nil
 }
@@ -287,6 +288,9 @@ func (h *Handler) putUpload(w http.ResponseWriter, r *http.Request, rt route) *E
 		_ = h.blobs.DeleteUpload(r.Context(), rt.upload)
 		_ = h.reg.DeleteUpload(r.Context(), rt.upload)
 	}
+	if e == nil || e.Code == CodeDigestInvalid {
+		h.uploads.UploadFinished()
+	}
 	return e
 }
 
@@ -301,6 +305,7 @@ func (h *Handler) cancelUpload(w http.ResponseWriter, r *http.Request, rt route)
 	if err := h.reg.DeleteUpload(r.Context(), rt.upload); err != nil {
 		return h.internal(r, "delete upload", err)
 	}
+	h.uploads.UploadFinished()
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusNoContent)
 	return nil

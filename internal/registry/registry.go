@@ -39,11 +39,25 @@ type Options struct {
 	CreateOnPush bool
 	// Log receives server-side errors; nil discards them.
 	Log *slog.Logger
+	// Uploads, when set, is told when upload sessions open and close (the
+	// uploads-in-flight metric).
+	Uploads UploadObserver
 	// PullRecordInterval is how stale a manifest's last pull time may get
 	// before a pull updates it (default one minute), which keeps pulls from
 	// writing to the store on every request.
 	PullRecordInterval time.Duration
 }
+
+// UploadObserver is told when upload sessions open and close.
+type UploadObserver interface {
+	UploadStarted()
+	UploadFinished()
+}
+
+type noObserver struct{}
+
+func (noObserver) UploadStarted()  {}
+func (noObserver) UploadFinished() {}
 
 // Handler serves the /v2/ API. Create it with New.
 type Handler struct {
@@ -54,6 +68,7 @@ type Handler struct {
 	createOnPush bool
 	log          *slog.Logger
 	pullInterval time.Duration
+	uploads      UploadObserver
 }
 
 // New returns a Handler.
@@ -66,6 +81,10 @@ func New(o Options) *Handler {
 		createOnPush: o.CreateOnPush,
 		log:          o.Log,
 		pullInterval: o.PullRecordInterval,
+		uploads:      o.Uploads,
+	}
+	if h.uploads == nil {
+		h.uploads = noObserver{}
 	}
 	if h.challenge == "" {
 		h.challenge = DefaultChallenge
