@@ -36,6 +36,7 @@ type env struct {
 func commands() []command {
 	return []command{
 		{"version", "print the version", runVersion},
+		{"db", "update, inspect, import and export the vulnerability database", runDB},
 		{"sbom", "list the packages of an image as CycloneDX, SPDX or a table", runSBOM},
 		{"serve", "run the registry server", runServe},
 		{"repo", "create, list and delete repositories", runRepo},
