@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/drydockhq/drydock/internal/auth"
+	"github.com/drydockhq/drydock/internal/awsapi/ecr"
 	"github.com/drydockhq/drydock/internal/blob"
 	"github.com/drydockhq/drydock/internal/obs"
 	"github.com/drydockhq/drydock/internal/registry"
@@ -64,6 +65,10 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		Log:          e.log,
 		Uploads:      metrics,
 	})
+	ecrAPI, err := ecr.New(ctx, ecr.Options{Store: db, Auth: authSvc, Log: e.log})
+	if err != nil {
+		return err
+	}
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", obs.HealthHandler(func(ctx context.Context) error { return db.SQL().PingContext(ctx) }))
@@ -73,6 +78,11 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	root := metrics.Middleware(nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/v2" || strings.HasPrefix(r.URL.Path, "/v2/") {
 			reg.ServeHTTP(w, r)
+			return
+		}
+		// The ECR API: AWS JSON 1.1, POST to any path with X-Amz-Target.
+		if r.Method == http.MethodPost && r.Header.Get("X-Amz-Target") != "" {
+			ecrAPI.ServeHTTP(w, r)
 			return
 		}
 		mux.ServeHTTP(w, r)
