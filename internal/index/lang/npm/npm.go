@@ -36,24 +36,20 @@ func (*Cataloger) Version() int { return 1 }
 // MaxSize implements index.Cataloger.
 func (*Cataloger) MaxSize() int64 { return maxSize }
 
-// lockFilesReady turns on the lock file parsers.
-const lockFilesReady = false
-
 // fileKind is what a wanted file is.
 type fileKind int
 
 const (
 	notWanted fileKind = iota
 	installedManifest
-	packageLock
-	yarnLock
-	pnpmLock
+	packageLockFile
+	yarnLockFile
+	pnpmLockFile
 )
 
 // Wants implements index.Cataloger.
 func (*Cataloger) Wants(p string, mode fs.FileMode, _ int64) bool {
-	k := kind(p)
-	return mode.IsRegular() && (k == installedManifest || lockFilesReady && k != notWanted)
+	return mode.IsRegular() && kind(p) != notWanted
 }
 
 // kind classifies a path by its name alone.
@@ -71,15 +67,15 @@ func kind(p string) fileKind {
 		}
 	case "package-lock.json", "npm-shrinkwrap.json":
 		if !inNodeModules(dir) {
-			return packageLock
+			return packageLockFile
 		}
 	case "yarn.lock":
 		if !inNodeModules(dir) {
-			return yarnLock
+			return yarnLockFile
 		}
 	case "pnpm-lock.yaml":
 		if !inNodeModules(dir) {
-			return pnpmLock
+			return pnpmLockFile
 		}
 	}
 	return notWanted
@@ -129,11 +125,11 @@ func (c *Cataloger) Catalog(_ context.Context, f index.File) ([]index.Package, e
 			return nil, err
 		}
 		return []index.Package{*p}, nil
-	case packageLock:
+	case packageLockFile:
 		return parsePackageLock(data, f.Path)
-	case yarnLock:
+	case yarnLockFile:
 		return parseYarnLock(data, f.Path)
-	case pnpmLock:
+	case pnpmLockFile:
 		return parsePnpmLock(data, f.Path)
 	}
 	return nil, fmt.Errorf("%s: not an npm file", f.Path)

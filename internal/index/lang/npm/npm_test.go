@@ -48,7 +48,12 @@ func TestInstalledPackages(t *testing.T) {
 	if len(want) < 50 {
 		t.Fatalf("npm ls lists only %d packages", len(want))
 	}
-	got := langtest.Walk(t, New(), dir)
+	var got []index.Package
+	for _, p := range langtest.Walk(t, New(), dir) {
+		if strings.HasSuffix(p.Path, "/package.json") {
+			got = append(got, p)
+		}
+	}
 	seen := map[string]bool{}
 	for _, p := range got {
 		if p.Type != index.TypeNPM || p.Ecosystem != "npm" {
