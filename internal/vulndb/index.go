@@ -94,8 +94,10 @@ func (s *Snapshot) Keys() int {
 }
 
 // Lookup returns the affected entries for the package key k (built with
-// NewKey), sorted by advisory id, one per advisory id; withdrawn
-// advisories are left out. The slice is shared: do not modify it.
+// NewKey), sorted by advisory id; an advisory may have several entries for
+// one package (several release lines, say). When sources publish the same
+// advisory id, the entries of one copy are returned (see keyEntry);
+// withdrawn advisories are left out. The slice is shared: do not modify it.
 func (s *Snapshot) Lookup(k Key) []Match {
 	if e := s.keys[k]; e != nil {
 		return e.view
