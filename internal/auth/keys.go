@@ -134,6 +134,10 @@ func (s *Service) insertKey(ctx context.Context, key AccessKey, grants []Grant, 
 	if err != nil {
 		return fmt.Errorf("auth: create access key for %s: %w", key.Principal, err)
 	}
+	if len(grants) > 0 {
+		// Grants added to an existing principal apply to its cached keys.
+		s.keys.forget("")
+	}
 	s.log.Info("access key created", "key_id", key.ID, "principal", key.Principal)
 	return nil
 }
@@ -184,6 +188,7 @@ func (s *Service) SetKeyDisabled(ctx context.Context, id string, disabled bool) 
 	if disabled {
 		v = 1
 	}
+	defer s.keys.forget(id)
 	res, err := s.db.ExecContext(ctx, `UPDATE auth_keys SET disabled = ? WHERE id = ?`, v, id)
 	if err != nil {
 		return fmt.Errorf("auth: update key %s: %w", id, err)
@@ -197,6 +202,7 @@ func (s *Service) SetKeyDisabled(ctx context.Context, id string, disabled bool) 
 
 // DeleteKey deletes an access key. Its principal and grants stay.
 func (s *Service) DeleteKey(ctx context.Context, id string) error {
+	defer s.keys.forget(id)
 	res, err := s.db.ExecContext(ctx, `DELETE FROM auth_keys WHERE id = ?`, id)
 	if err != nil {
 		return fmt.Errorf("auth: delete key %s: %w", id, err)
@@ -241,23 +247,50 @@ type activeKey struct {
 	principal Principal
 }
 
-// lookupKey loads an enabled key and its principal's grants. A missing or
-// disabled key is ErrNotFound.
+// lookupKey returns an enabled key and its principal's grants, from the
+// key cache or with one query. A missing or disabled key is ErrNotFound.
 func (s *Service) lookupKey(ctx context.Context, id string) (activeKey, error) {
-	var k activeKey
-	var disabled int
-	err := s.db.QueryRowContext(ctx, `SELECT secret, principal, disabled FROM auth_keys WHERE id = ?`, id).
-		Scan(&k.secret, &k.principal.Name, &disabled)
-	if errors.Is(err, sql.ErrNoRows) || err == nil && disabled != 0 {
-		return activeKey{}, ErrNotFound
+	now := s.now()
+	if k, ok := s.keys.get(id, now); ok {
+		return k, nil
 	}
+	k, err := s.loadKey(ctx, id)
+	if err != nil {
+		return activeKey{}, err
+	}
+	s.keys.put(id, k, now)
+	return k, nil
+}
+
+// loadKey reads an enabled key and its principal's grants from the store.
+func (s *Service) loadKey(ctx context.Context, id string) (activeKey, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT k.secret, k.principal, k.disabled, g.action, g.pattern
+		FROM auth_keys k LEFT JOIN auth_grants g ON g.principal = k.principal
+		WHERE k.id = ?`, id)
 	if err != nil {
 		return activeKey{}, fmt.Errorf("auth: look up key: %w", err)
 	}
-	k.principal.KeyID = id
-	if k.principal.Grants, err = s.grants(ctx, k.principal.Name); err != nil {
-		return activeKey{}, err
+	defer rows.Close()
+	var k activeKey
+	found, disabled := false, false
+	for rows.Next() {
+		var d int
+		var action, pattern sql.NullString
+		if err := rows.Scan(&k.secret, &k.principal.Name, &d, &action, &pattern); err != nil {
+			return activeKey{}, fmt.Errorf("auth: look up key: %w", err)
+		}
+		found, disabled = true, d != 0
+		if action.Valid {
+			k.principal.Grants = append(k.principal.Grants, Grant{Action(action.String), pattern.String})
+		}
 	}
+	if err := rows.Err(); err != nil {
+		return activeKey{}, fmt.Errorf("auth: look up key: %w", err)
+	}
+	if !found || disabled {
+		return activeKey{}, ErrNotFound
+	}
+	k.principal.KeyID = id
 	return k, nil
 }
 

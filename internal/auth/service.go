@@ -34,6 +34,12 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock (time.Now when nil); tests move it.
 	Now func() time.Time
+	// KeyCacheTTL is how long an access key loaded from the store is
+	// trusted before it is loaded again (DefaultKeyCacheTTL when 0; a
+	// negative value disables the cache). Disabling or deleting a key takes
+	// effect at once on the replica that does it and within this time on
+	// the others.
+	KeyCacheTTL time.Duration
 }
 
 // Service authenticates requests against the access keys in the metadata
@@ -46,6 +52,7 @@ type Service struct {
 	realm     string
 	log       *slog.Logger
 	now       func() time.Time
+	keys      keyCache
 }
 
 // Service implements Authorizer.
@@ -79,6 +86,10 @@ func Open(ctx context.Context, db *store.DB, opts Options) (*Service, error) {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	s.keys.ttl = opts.KeyCacheTTL
+	if s.keys.ttl == 0 {
+		s.keys.ttl = DefaultKeyCacheTTL
 	}
 	return s, nil
 }

@@ -438,3 +438,48 @@ func TestMatchPattern(t *testing.T) {
 		}
 	}
 }
+
+// TestDisableSeenByOtherReplicas: a key disabled through one Service is
+// refused by that Service at once and by another Service on the same store
+// (another replica) once its key cache entry expires.
+func TestDisableSeenByOtherReplicas(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		a := newFixture(t, db, Options{})
+		b := newFixture(t, db, Options{})
+		key, err := a.svc.CreateKey(ctx, "ci", []Grant{{ActionPull, "*"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pw, _, err := a.svc.LoginPassword(ctx, key.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []*fixture{a, b} {
+			if _, err := f.svc.Authorize(basicRequest("AWS", pw), "x", ActionPull); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := a.svc.SetKeyDisabled(ctx, key.ID, true); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.svc.Authorize(basicRequest("AWS", pw), "x", ActionPull); !errors.Is(err, ErrUnauthenticated) {
+			t.Errorf("the replica that disabled the key: %v", err)
+		}
+		b.clock.Add(DefaultKeyCacheTTL)
+		if _, err := b.svc.Authorize(basicRequest("AWS", pw), "x", ActionPull); !errors.Is(err, ErrUnauthenticated) {
+			t.Errorf("another replica after the cache TTL: %v", err)
+		}
+		// Grants added later reach the other replica the same way.
+		if err := a.svc.SetKeyDisabled(ctx, key.ID, false); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.svc.CreateKey(ctx, "ci", []Grant{{ActionPush, "team/*"}}); err != nil {
+			t.Fatal(err)
+		}
+		b.clock.Add(DefaultKeyCacheTTL)
+		if _, err := b.svc.Authorize(basicRequest("AWS", pw), "team/app", ActionPush); err != nil {
+			t.Errorf("a grant added on another replica: %v", err)
+		}
+	})
+}

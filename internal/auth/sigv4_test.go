@@ -267,7 +267,9 @@ func TestSigV4AWSCLI(t *testing.T) {
 	if err != nil {
 		t.Fatalf("aws ecr describe-repositories: %v\n%s", err, out)
 	}
-	var res struct{ Repositories []struct{ RepositoryName string } }
+	var res struct {
+		Repositories []struct{ RepositoryName string }
+	}
 	if err := json.Unmarshal([]byte(out), &res); err != nil || len(res.Repositories) != 2 || res.Repositories[0].RepositoryName != "scanrepo-prod" {
 		t.Errorf("aws ecr describe-repositories printed %q (%v)", out, err)
 	}
