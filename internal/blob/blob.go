@@ -48,6 +48,8 @@ type Info struct {
 	Digest  digest.Digest
 	Size    int64
 	ModTime time.Time
+	// Owner is set for uploads only.
+	Owner string
 }
 
 // Reader reads a stored blob. It supports seeking, so it can serve HTTP
@@ -70,14 +72,16 @@ type Store interface {
 	// Walk calls fn for every stored blob.
 	Walk(ctx context.Context, fn func(Info) error) error
 
-	// NewUpload starts an empty upload and returns its id.
-	NewUpload(ctx context.Context) (string, error)
+	// NewUpload starts an empty upload belonging to owner (the registry
+	// stores the repository's id) and returns its id. The upload session
+	// lives with its bytes: nothing else records it.
+	NewUpload(ctx context.Context, owner string) (string, error)
 	// OpenUpload opens an upload for writing. Only one caller may hold an
 	// upload open at a time; others get ErrUploadBusy. The caller must
 	// Close it.
 	OpenUpload(ctx context.Context, id string) (Upload, error)
-	// StatUpload returns how many bytes an upload holds and when it was last
-	// written, or ErrUploadNotFound.
+	// StatUpload returns how many bytes an upload holds, when it was last
+	// written and its owner, or ErrUploadNotFound.
 	StatUpload(ctx context.Context, id string) (Info, error)
 	// DeleteUpload removes an upload and its data. A missing upload is not
 	// an error.
@@ -91,6 +95,8 @@ type Store interface {
 type Upload interface {
 	// ID is the upload's identifier.
 	ID() string
+	// Owner is what NewUpload was given.
+	Owner() string
 	// Size is the number of bytes received so far.
 	Size() int64
 	// Append copies r to the end of the upload. If copying fails part way

@@ -28,6 +28,7 @@ import (
 // FS is a Store on a local filesystem. Its layout under the root is
 //
 //	blobs/<algorithm>/<first two hex digits>/<hex>   committed blobs
+//	uploads/<id>/owner                               who the upload belongs to
 //	uploads/<id>/data                                bytes received so far
 //	uploads/<id>/hashstate                           hash state after them
 //	gc.lock                                          commit/delete lock
@@ -223,7 +224,7 @@ func (s *FS) uploadDir(id string) (string, error) {
 }
 
 // NewUpload implements Store.
-func (s *FS) NewUpload(_ context.Context) (string, error) {
+func (s *FS) NewUpload(_ context.Context, owner string) (string, error) {
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", fmt.Errorf("blob: upload id: %w", err)
@@ -231,6 +232,12 @@ func (s *FS) NewUpload(_ context.Context) (string, error) {
 	id := hex.EncodeToString(b[:])
 	dir := filepath.Join(s.root, "uploads", id)
 	if err := os.Mkdir(dir, 0o700); err != nil {
+		return "", fmt.Errorf("blob: create upload: %w", err)
+	}
+	// The owner file comes first: an upload with data has an owner. (Not
+	// fsynced: uploads become durable only when committed.)
+	if err := os.WriteFile(filepath.Join(dir, "owner"), []byte(owner), 0o600); err != nil {
+		os.RemoveAll(dir)
 		return "", fmt.Errorf("blob: create upload: %w", err)
 	}
 	f, err := os.OpenFile(filepath.Join(dir, "data"), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
@@ -255,7 +262,11 @@ func (s *FS) StatUpload(_ context.Context, id string) (Info, error) {
 	if err != nil {
 		return Info{}, fmt.Errorf("blob: stat upload: %w", err)
 	}
-	return Info{Size: fi.Size(), ModTime: fi.ModTime()}, nil
+	owner, err := os.ReadFile(filepath.Join(dir, "owner"))
+	if err != nil {
+		return Info{}, ErrUploadNotFound
+	}
+	return Info{Size: fi.Size(), ModTime: fi.ModTime(), Owner: string(owner)}, nil
 }
 
 // DeleteUpload implements Store.
@@ -322,7 +333,12 @@ func (s *FS) OpenUpload(_ context.Context, id string) (Upload, error) {
 		f.Close()
 		return nil, fmt.Errorf("blob: stat upload: %w", err)
 	}
-	return &fsUpload{s: s, id: id, dir: dir, f: f, size: fi.Size()}, nil
+	owner, err := os.ReadFile(filepath.Join(dir, "owner"))
+	if err != nil {
+		f.Close()
+		return nil, ErrUploadNotFound
+	}
+	return &fsUpload{s: s, id: id, dir: dir, f: f, size: fi.Size(), owner: string(owner)}, nil
 }
 
 // fsUpload is an open upload of FS.
@@ -330,8 +346,9 @@ type fsUpload struct {
 	s    *FS
 	id   string
 	dir  string
-	f    *os.File
-	size int64
+	f     *os.File
+	size  int64
+	owner string
 	// alg and h hash the first size bytes once loaded (h nil: not loaded).
 	alg digest.Algorithm
 	h   hash.Hash
@@ -339,6 +356,8 @@ type fsUpload struct {
 
 func (u *fsUpload) ID() string  { return u.id }
 func (u *fsUpload) Size() int64 { return u.size }
+
+func (u *fsUpload) Owner() string { return u.owner }
 
 func (u *fsUpload) Close() error { return u.f.Close() }
 

@@ -129,12 +129,8 @@ func (h *Handler) startUpload(w http.ResponseWriter, r *http.Request, rt route) 
 		}
 		return h.monolithic(w, r, rt.name, repo.ID, d)
 	}
-	id, err := h.blobs.NewUpload(ctx)
+	id, err := h.blobs.NewUpload(ctx, uploadOwner(repo.ID))
 	if err != nil {
-		return h.internal(r, "new upload", err)
-	}
-	if err := h.reg.CreateUpload(ctx, repo.ID, id, time.Now()); err != nil {
-		_ = h.blobs.DeleteUpload(ctx, id)
 		return h.internal(r, "new upload", err)
 	}
 	h.uploads.UploadStarted()
@@ -145,12 +141,12 @@ func (h *Handler) startUpload(w http.ResponseWriter, r *http.Request, rt route) 
 // monolithic stores a blob sent whole in the POST that starts its upload.
 func (h *Handler) monolithic(w http.ResponseWriter, r *http.Request, name string, repoID int64, d digest.Digest) *Error {
 	ctx := r.Context()
-	id, err := h.blobs.NewUpload(ctx)
+	id, err := h.blobs.NewUpload(ctx, uploadOwner(repoID))
 	if err != nil {
 		return h.internal(r, "new upload", err)
 	}
-	// No upload record: the session lives only for this request, and the
-	// garbage collector removes its directory if the process dies mid-way.
+	// The session lives only for this request; the garbage collector
+	// removes its directory if the process dies mid-way.
 	defer h.blobs.DeleteUpload(ctx, id)
 	up, err := h.blobs.OpenUpload(ctx, id)
 	if err != nil {
@@ -160,14 +156,19 @@ func (h *Handler) monolithic(w http.ResponseWriter, r *http.Request, name string
 	if _, err := up.Append(ctx, bodyReader(r, -1), d.Algorithm()); err != nil {
 		return h.appendError(r, err)
 	}
-	return h.commit(w, r, name, repoID, "", up, d)
+	return h.commit(w, r, name, repoID, up, d)
 }
 
+// uploadOwner is the owner the blob store keeps with an upload: the id of
+// its repository (a repository deleted and created again gets a new id, so
+// its old uploads do not carry over).
+func uploadOwner(repoID int64) string { return strconv.FormatInt(repoID, 10) }
+
 // commit verifies an upload against d, stores the blob and links it.
-func (h *Handler) commit(w http.ResponseWriter, r *http.Request, name string, repoID int64, recordID string, up blob.Upload, d digest.Digest) *Error {
+func (h *Handler) commit(w http.ResponseWriter, r *http.Request, name string, repoID int64, up blob.Upload, d digest.Digest) *Error {
 	ctx := r.Context()
 	_, err := up.Commit(ctx, d, func(info blob.Info) error {
-		return h.reg.CommitBlob(ctx, repoID, recordID, d.String(), info.Size, info.ModTime)
+		return h.reg.CommitBlob(ctx, repoID, d.String(), info.Size, info.ModTime)
 	})
 	if errors.Is(err, blob.ErrDigestMismatch) {
 		return newError(http.StatusBadRequest, CodeDigestInvalid, "uploaded content does not match digest %s", d)
@@ -190,9 +191,11 @@ func (h *Handler) appendError(r *http.Request, err error) *Error {
 	return h.internal(r, "write upload", err)
 }
 
+var errUploadUnknown = &Error{Status: http.StatusNotFound, Code: CodeBlobUploadUnknown, Message: "blob upload unknown to registry"}
+
 // openUpload checks that an upload belongs to the repository and opens it.
 func (h *Handler) openUpload(r *http.Request, rt route) (int64, blob.Upload, *Error) {
-	repoID, err := h.reg.Upload(r.Context(), rt.name, rt.upload)
+	repo, err := h.reg.Repository(r.Context(), rt.name)
 	if err != nil {
 		return 0, nil, h.storeError(r, "upload", err)
 	}
@@ -205,20 +208,34 @@ func (h *Handler) openUpload(r *http.Request, rt route) (int64, blob.Upload, *Er
 	case err != nil:
 		return 0, nil, h.internal(r, "open upload", err)
 	}
-	return repoID, up, nil
+	if up.Owner() != uploadOwner(repo.ID) {
+		up.Close()
+		return 0, nil, errUploadUnknown
+	}
+	return repo.ID, up, nil
+}
+
+// statUpload returns an upload of the repository, without opening it.
+func (h *Handler) statUpload(r *http.Request, rt route) (blob.Info, *Error) {
+	repo, err := h.reg.Repository(r.Context(), rt.name)
+	if err != nil {
+		return blob.Info{}, h.storeError(r, "upload", err)
+	}
+	info, err := h.blobs.StatUpload(r.Context(), rt.upload)
+	if errors.Is(err, blob.ErrUploadNotFound) || (err == nil && info.Owner != uploadOwner(repo.ID)) {
+		return blob.Info{}, errUploadUnknown
+	}
+	if err != nil {
+		return blob.Info{}, h.internal(r, "stat upload", err)
+	}
+	return info, nil
 }
 
 // uploadStatus serves GET of an upload: how many bytes it holds.
 func (h *Handler) uploadStatus(w http.ResponseWriter, r *http.Request, rt route) *Error {
-	if _, err := h.reg.Upload(r.Context(), rt.name, rt.upload); err != nil {
-		return h.storeError(r, "upload", err)
-	}
-	info, err := h.blobs.StatUpload(r.Context(), rt.upload)
-	if errors.Is(err, blob.ErrUploadNotFound) {
-		return newError(http.StatusNotFound, CodeBlobUploadUnknown, "blob upload unknown to registry")
-	}
-	if err != nil {
-		return h.internal(r, "stat upload", err)
+	info, e := h.statUpload(r, rt)
+	if e != nil {
+		return e
 	}
 	uploadAccepted(w, http.StatusNoContent, rt.name, rt.upload, info.Size)
 	return nil
@@ -282,11 +299,10 @@ func (h *Handler) putUpload(w http.ResponseWriter, r *http.Request, rt route) *E
 			return e
 		}
 	}
-	e = h.commit(w, r, rt.name, repoID, rt.upload, up, d)
+	e = h.commit(w, r, rt.name, repoID, up, d)
 	if e != nil && e.Code == CodeDigestInvalid {
 		// The session is spent: a client retries with a new upload.
 		_ = h.blobs.DeleteUpload(r.Context(), rt.upload)
-		_ = h.reg.DeleteUpload(r.Context(), rt.upload)
 	}
 	if e == nil || e.Code == CodeDigestInvalid {
 		h.uploads.UploadFinished()
@@ -296,13 +312,10 @@ func (h *Handler) putUpload(w http.ResponseWriter, r *http.Request, rt route) *E
 
 // cancelUpload serves DELETE of an upload.
 func (h *Handler) cancelUpload(w http.ResponseWriter, r *http.Request, rt route) *Error {
-	if _, err := h.reg.Upload(r.Context(), rt.name, rt.upload); err != nil {
-		return h.storeError(r, "upload", err)
+	if _, e := h.statUpload(r, rt); e != nil {
+		return e
 	}
 	if err := h.blobs.DeleteUpload(r.Context(), rt.upload); err != nil {
-		return h.internal(r, "delete upload", err)
-	}
-	if err := h.reg.DeleteUpload(r.Context(), rt.upload); err != nil {
 		return h.internal(r, "delete upload", err)
 	}
 	h.uploads.UploadFinished()

@@ -43,44 +43,10 @@ func CollectGarbage(ctx context.Context, db *store.DB, blobs blob.Store, opts GC
 	reg := db.Registry()
 	cutoff := time.Now().Add(-opts.MinAge)
 
-	// Upload sessions with a record, quiet since before the cut-off.
-	ids, err := reg.UploadsCreatedBefore(ctx, cutoff)
-	if err != nil {
-		return st, err
-	}
-	for _, id := range ids {
-		info, err := blobs.StatUpload(ctx, id)
-		if err == nil && info.ModTime.After(cutoff) {
-			continue // still being written to
-		}
-		if err != nil && !errors.Is(err, blob.ErrUploadNotFound) {
-			return st, err
-		}
-		if opts.DryRun {
-			st.Uploads++
-			continue
-		}
-		removed, err := removeUpload(ctx, blobs, id, cutoff)
-		if err != nil {
-			return st, err
-		}
-		if !removed {
-			continue
-		}
-		st.Uploads++
-		if err := reg.DeleteUpload(ctx, id); err != nil {
-			return st, err
-		}
-	}
-	// Upload directories without a record (single-request uploads of a
-	// process that died, sessions of deleted repositories).
-	err = blobs.WalkUploads(ctx, func(id string, info blob.Info) error {
+	// Upload sessions nobody wrote to since the cut-off.
+	err := blobs.WalkUploads(ctx, func(id string, info blob.Info) error {
 		if info.ModTime.After(cutoff) {
 			return nil
-		}
-		ok, err := reg.UploadExists(ctx, id)
-		if err != nil || ok {
-			return err
 		}
 		if opts.DryRun {
 			st.Uploads++

@@ -478,3 +478,25 @@ func TestPaginationLinks(t *testing.T) {
 		}
 	})
 }
+
+func TestUploadBelongsToItsRepository(t *testing.T) {
+	e := newEnv(t, storetest.SQLite(t), registry.Options{})
+	e.createRepo("one")
+	e.createRepo("two")
+	r := e.do("POST", "/v2/one/blobs/uploads/", nil, nil)
+	e.expect(r, 202, "")
+	id := strings.TrimPrefix(r.header.Get("Location"), "/v2/one/blobs/uploads/")
+	other := "/v2/two/blobs/uploads/" + id
+	e.expect(e.do("GET", other, nil, nil), 404, "BLOB_UPLOAD_UNKNOWN")
+	e.expect(e.do("PATCH", other, nil, []byte("x")), 404, "BLOB_UPLOAD_UNKNOWN")
+	e.expect(e.do("PUT", other+"?digest="+digest.FromString("").String(), nil, nil), 404, "BLOB_UPLOAD_UNKNOWN")
+	e.expect(e.do("DELETE", other, nil, nil), 404, "BLOB_UPLOAD_UNKNOWN")
+	e.expect(e.do("GET", "/v2/one/blobs/uploads/../../etc", nil, nil), 404, "UNSUPPORTED")
+	e.expect(e.do("GET", "/v2/one/blobs/uploads/not-an-id", nil, nil), 404, "BLOB_UPLOAD_UNKNOWN")
+	// The upload is intact in its own repository.
+	r = e.do("GET", "/v2/one/blobs/uploads/"+id, nil, nil)
+	e.expect(r, 204, "")
+	if r.header.Get("Range") != "0-0" {
+		t.Fatalf("range %q", r.header.Get("Range"))
+	}
+}

@@ -245,8 +245,6 @@ func (h *Handler) storeError(r *http.Request, what string, err error) *Error {
 		return newError(http.StatusNotFound, CodeBlobUnknown, "blob unknown to registry")
 	case errors.Is(err, store.ErrManifestNotFound), errors.Is(err, store.ErrTagNotFound):
 		return newError(http.StatusNotFound, CodeManifestUnknown, "manifest unknown")
-	case errors.Is(err, store.ErrUploadNotFound):
-		return newError(http.StatusNotFound, CodeBlobUploadUnknown, "blob upload unknown to registry")
 	}
 	return h.internal(r, what, err)
 }

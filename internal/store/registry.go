@@ -29,7 +29,6 @@ var (
 	ErrRepositoryNotFound = errors.New("store: repository not found")
 	ErrRepositoryExists   = errors.New("store: repository already exists")
 	ErrBlobNotFound       = errors.New("store: blob not found")
-	ErrUploadNotFound     = errors.New("store: upload not found")
 	ErrManifestNotFound   = errors.New("store: manifest not found")
 	ErrTagNotFound        = errors.New("store: tag not found")
 )
@@ -156,7 +155,6 @@ func (r *Registry) DeleteRepository(ctx context.Context, name string) error {
 			`DELETE FROM registry_manifest_refs WHERE repository_id = ?`,
 			`DELETE FROM registry_manifests WHERE repository_id = ?`,
 			`DELETE FROM registry_repository_blobs WHERE repository_id = ?`,
-			`DELETE FROM registry_uploads WHERE repository_id = ?`,
 			`DELETE FROM registry_repositories WHERE id = ?`,
 		} {
 			if _, err := tx.ExecContext(ctx, q, id); err != nil {
@@ -194,8 +192,8 @@ func (r *Registry) Blob(ctx context.Context, repo, digest string) (int64, error)
 }
 
 // CommitBlob records a blob just committed to the blob store and links it
-// into a repository; with a non-empty uploadID it also ends that upload.
-func (r *Registry) CommitBlob(ctx context.Context, repoID int64, uploadID, digest string, size int64, now time.Time) error {
+// into a repository.
+func (r *Registry) CommitBlob(ctx context.Context, repoID int64, digest string, size int64, now time.Time) error {
 	t := ms(now)
 	return r.db.InTx(ctx, func(tx *Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO registry_blobs (digest, size, created_at, updated_at) VALUES (?, ?, ?, ?)
@@ -206,11 +204,6 @@ func (r *Registry) CommitBlob(ctx context.Context, repoID int64, uploadID, diges
 			VALUES (?, ?, ?, ?, ?) ON CONFLICT (repository_id, digest) DO UPDATE SET updated_at = excluded.updated_at`,
 			repoID, digest, size, t, t); err != nil {
 			return fmt.Errorf("store: link blob %s: %w", digest, err)
-		}
-		if uploadID != "" {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM registry_uploads WHERE id = ?`, uploadID); err != nil {
-				return fmt.Errorf("store: end upload: %w", err)
-			}
 		}
 		return nil
 	})
@@ -261,52 +254,6 @@ func (r *Registry) UnlinkBlob(ctx context.Context, repo, digest string) error {
 		return r.repositoryError(ctx, repo, ErrBlobNotFound)
 	}
 	return nil
-}
-
-// CreateUpload records an upload session of a repository.
-func (r *Registry) CreateUpload(ctx context.Context, repoID int64, id string, now time.Time) error {
-	if _, err := r.db.ExecContext(ctx, `INSERT INTO registry_uploads (id, repository_id, created_at) VALUES (?, ?, ?)`,
-		id, repoID, ms(now)); err != nil {
-		return fmt.Errorf("store: create upload: %w", err)
-	}
-	return nil
-}
-
-// Upload returns the repository id of an upload session of the named
-// repository, or ErrUploadNotFound.
-func (r *Registry) Upload(ctx context.Context, repo, id string) (int64, error) {
-	var repoID int64
-	err := r.db.QueryRowContext(ctx, `SELECT u.repository_id FROM registry_uploads u
-		JOIN registry_repositories r ON r.id = u.repository_id WHERE u.id = ? AND r.name = ?`, id, repo).Scan(&repoID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, ErrUploadNotFound
-	}
-	if err != nil {
-		return 0, fmt.Errorf("store: upload: %w", err)
-	}
-	return repoID, nil
-}
-
-// DeleteUpload removes an upload session record.
-func (r *Registry) DeleteUpload(ctx context.Context, id string) error {
-	if _, err := r.db.ExecContext(ctx, `DELETE FROM registry_uploads WHERE id = ?`, id); err != nil {
-		return fmt.Errorf("store: delete upload: %w", err)
-	}
-	return nil
-}
-
-// UploadsCreatedBefore lists the ids of upload sessions created before t.
-func (r *Registry) UploadsCreatedBefore(ctx context.Context, t time.Time) ([]string, error) {
-	return r.strings(ctx, `SELECT id FROM registry_uploads WHERE created_at < ? ORDER BY id`, ms(t))
-}
-
-// UploadExists reports whether an upload session record exists.
-func (r *Registry) UploadExists(ctx context.Context, id string) (bool, error) {
-	var n int
-	if err := r.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM registry_uploads WHERE id = ?`, id).Scan(&n); err != nil {
-		return false, fmt.Errorf("store: upload: %w", err)
-	}
-	return n > 0, nil
 }
 
 func (r *Registry) strings(ctx context.Context, q string, args ...any) ([]string, error) {

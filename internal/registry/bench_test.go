@@ -1,0 +1,69 @@
+package registry_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/drydockhq/drydock/internal/blob"
+	"github.com/drydockhq/drydock/internal/registry"
+	"github.com/drydockhq/drydock/internal/store/storetest"
+)
+
+// BenchmarkSmallBlobPush measures pushing 1 KiB blobs the way clients do
+// (HEAD, POST, PUT), 8 at a time, against SQLite: the per-request cost of
+// the handler, the store and the fsyncs of a commit.
+func BenchmarkSmallBlobPush(b *testing.B) {
+	db := storetest.SQLite(b)
+	ctx := context.Background()
+	if err := db.MigrateRegistry(ctx); err != nil {
+		b.Fatal(err)
+	}
+	bs, err := blob.NewFS(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := db.Registry().CreateRepository(ctx, "bench/small", time.Now()); err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(registry.New(registry.Options{Store: db, Blobs: bs}))
+	defer srv.Close()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	do := func(method, url string, body []byte) *http.Response {
+		req, _ := http.NewRequest(method, url, bytes.NewReader(body))
+		res, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res
+	}
+	var n atomic.Int64
+	b.SetParallelism(4) // 8 workers on this 2-core machine
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		buf := make([]byte, 1024)
+		for pb.Next() {
+			_, _ = rand.Read(buf)
+			d := digest.FromBytes(buf)
+			do("HEAD", srv.URL+"/v2/bench/small/blobs/"+d.String(), nil)
+			res := do("POST", srv.URL+"/v2/bench/small/blobs/uploads/", nil)
+			res = do("PUT", srv.URL+res.Header.Get("Location")+"?digest="+d.String(), buf)
+			if res.StatusCode != 201 {
+				panic(fmt.Sprintf("PUT: %d", res.StatusCode))
+			}
+			n.Add(1)
+		}
+	})
+	b.ReportMetric(float64(n.Load())/b.Elapsed().Seconds(), "blobs/s")
+}
