@@ -12,10 +12,12 @@ import (
 
 // compiled is an affected entry with its versions parsed once.
 type compiled struct {
-	status   vulndb.Status
-	ranges   []crange
-	versions []version.Version
-	// raw versions, for the exact string match OSV lists ask for.
+	status vulndb.Status
+	ranges []crange
+	// versions are the listed versions parsed (zero when one does not
+	// parse), rawVersions as listed, for the exact string match OSV
+	// lists ask for.
+	versions    []version.Version
 	rawVersions []string
 	needSemver  bool
 	// module is set when the entry's fixes are RPM module builds.
@@ -45,34 +47,100 @@ type cevent struct {
 	v    version.Version
 }
 
-func (m *Matcher) compile(aff *vulndb.Affected, scheme version.Scheme) *compiled {
-	m.mu.RLock()
-	c, ok := m.cache[aff]
-	m.mu.RUnlock()
-	if ok {
-		return c
-	}
-	c = compileAffected(aff, scheme)
-	m.mu.Lock()
-	m.cache[aff] = c
-	m.mu.Unlock()
-	return c
+// PreparedAdvisories is an Advisories that keeps, beside each key's
+// matches, the value PrepareKey returned for them when its index was built
+// (or patched), so that no version of the database is parsed while
+// matching. LookupPrepared returns the matches and that value (nil when
+// it has none).
+type PreparedAdvisories interface {
+	Advisories
+	LookupPrepared(vulndb.Key) ([]vulndb.Match, any)
 }
 
-func compileAffected(aff *vulndb.Affected, scheme version.Scheme) *compiled {
-	c := &compiled{status: aff.Status}
+// PrepareKey parses the versions of the matches of one key (as Lookup
+// returns them) for the matcher. A database index calls it once per key
+// when it builds the key's list and returns the result from
+// LookupPrepared. The result is immutable and safe to share.
+func PrepareKey(_ vulndb.Key, matches []vulndb.Match) any {
+	return prepare(matches)
+}
+
+// prepared is the parsed form of one key's matches, aligned with them.
+type prepared []compiled
+
+func prepare(matches []vulndb.Match) prepared {
+	out := make(prepared, len(matches))
+	for i, mt := range matches {
+		scheme, err := version.SchemeOf(mt.Affected.Ecosystem)
+		if err != nil {
+			out[i].err = err.Error()
+			continue
+		}
+		out[i] = compileAffected(mt.Affected, scheme)
+	}
+	return out
+}
+
+// keyCache is the Matcher's own parse of one key's matches, for databases
+// that keep none.
+type keyCache struct {
+	first *vulndb.Match // &matches[0]: a new list is a new array
+	p     prepared
+}
+
+// lookup returns the matches of a key and their parsed form.
+func (m *Matcher) lookup(k vulndb.Key) ([]vulndb.Match, prepared) {
+	if m.pdb != nil {
+		ms, p := m.pdb.LookupPrepared(k)
+		if pp, ok := p.(prepared); ok && len(pp) == len(ms) {
+			return ms, pp
+		}
+		if len(ms) == 0 {
+			return nil, nil
+		}
+		return ms, m.cached(k, ms)
+	}
+	ms := m.db.Lookup(k)
+	if len(ms) == 0 {
+		return nil, nil
+	}
+	return ms, m.cached(k, ms)
+}
+
+func (m *Matcher) cached(k vulndb.Key, ms []vulndb.Match) prepared {
+	m.mu.RLock()
+	c, ok := m.cache[k]
+	m.mu.RUnlock()
+	if ok && c.first == &ms[0] && len(c.p) == len(ms) {
+		return c.p
+	}
+	c = keyCache{first: &ms[0], p: prepare(ms)}
+	m.mu.Lock()
+	m.cache[k] = c
+	m.mu.Unlock()
+	return c.p
+}
+
+func compileAffected(aff *vulndb.Affected, scheme version.Scheme) compiled {
+	c := compiled{status: aff.Status}
 	for _, r := range aff.Ranges {
 		var s version.Scheme
 		switch r.Type {
 		case vulndb.RangeEcosystem:
 			s = scheme
 		case vulndb.RangeSemver:
+			// Go's order is SemVer's (with or without "v"): no second
+			// parse of the installed version.
 			s = version.SemVer
-			c.needSemver = true
+			if scheme == version.SemVer || scheme == version.Go {
+				s = scheme
+			} else {
+				c.needSemver = true
+			}
 		default:
 			continue // GIT ranges name commits, not package versions
 		}
-		cr := crange{semver: r.Type == vulndb.RangeSemver}
+		cr := crange{semver: s != scheme}
 		for _, e := range r.Events {
 			ev, raw := cevent{kind: evIntroduced}, e.Introduced
 			switch {
@@ -115,10 +183,13 @@ func compileAffected(aff *vulndb.Affected, scheme version.Scheme) *compiled {
 		})
 		c.ranges = append(c.ranges, cr)
 	}
-	for _, raw := range aff.Versions {
-		c.rawVersions = append(c.rawVersions, raw)
-		if v, err := scheme.Parse(raw); err == nil {
-			c.versions = append(c.versions, v)
+	if len(aff.Versions) > 0 {
+		c.rawVersions = aff.Versions
+		c.versions = make([]version.Version, len(aff.Versions))
+		for k, raw := range aff.Versions {
+			// A listed version that does not parse still matches by its
+			// exact string.
+			c.versions[k], _ = scheme.Parse(raw)
 		}
 	}
 	return c
@@ -134,18 +205,19 @@ func cmpBool(a, b bool) int {
 	return -1
 }
 
-// evaluate says whether the installed version is affected, which fixed
-// versions end the ranges it falls in, and whether a fix exists.
-func (c *compiled) evaluate(installed, semverInstalled version.Version, p *index.Package) (hit bool, fixed []string, fixable bool) {
+// evaluate says whether the installed version is affected and whether a
+// fix exists; the fixed versions that end the ranges it falls in are
+// appended to s.fixed, once each from position from on.
+func (c *compiled) evaluate(installed, semverInstalled version.Version, p *index.Package, s *state, from int) (hit, fixable bool) {
 	// A fix built for an RPM module stream applies to modular packages
 	// only, and a non-modular fix to non-modular packages only.
 	if p.Type == index.TypeRPM && c.module != (p.Modularity != "") && len(c.ranges) > 0 {
-		return false, nil, false
+		return false, false
 	}
 	unfixable := c.status == vulndb.StatusUnfixed || c.status == vulndb.StatusWillNotFix || c.status == vulndb.StatusEndOfLife
 	if len(c.ranges) == 0 && len(c.rawVersions) == 0 {
 		// A distribution status with no versions covers the release.
-		return unfixable, nil, false
+		return unfixable, false
 	}
 	for i := range c.ranges {
 		r := &c.ranges[i]
@@ -160,21 +232,22 @@ func (c *compiled) evaluate(installed, semverInstalled version.Version, p *index
 			hit = true
 			if fix != "" && !unfixable {
 				fixable = true
-				if !contains(fixed, fix) {
-					fixed = append(fixed, fix)
+				if !slices.Contains(s.fixed[from:], fix) {
+					s.fixed = append(s.fixed, fix)
 				}
 			}
 		}
 	}
 	if !hit {
-		for k, raw := range c.rawVersions {
-			if raw == installed.String() || (k < len(c.versions) && c.versions[k].Compare(installed) == 0) {
+		raw := installed.String()
+		for k, rv := range c.rawVersions {
+			if rv == raw || (!c.versions[k].IsZero() && c.versions[k].Compare(installed) == 0) {
 				hit = true
 				break
 			}
 		}
 	}
-	return hit, fixed, fixable
+	return hit, fixable
 }
 
 // contains walks the sorted events up to v: an introduced at or below v

@@ -3,7 +3,6 @@ package match
 import (
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/drydockhq/drydock/internal/index"
 	"github.com/drydockhq/drydock/internal/vulndb"
@@ -23,36 +22,43 @@ const (
 	FixPartial FixAvailable = "PARTIAL"
 )
 
-// Finding is one advisory that applies to one installed package.
+// Finding is one advisory that applies to one installed package. It holds
+// pointers, not copies: into the inventory given to Match and into the
+// database's advisories, which are shared and must not be modified.
 type Finding struct {
-	// AdvisoryID is the advisory's id; Aliases its aliases with CVE ids
-	// first.
-	AdvisoryID string
-	Aliases    []string
 	// Package is the installed package (name, version, ecosystem, purl,
-	// layer digest and file path).
-	Package index.Package
+	// layer digest and file path), in the slice given to Match.
+	Package *index.Package
+	// Advisory is the matching advisory; Affected its first affected
+	// entry that matched the package (where a distributor's per-package
+	// rating is).
+	Advisory *vulndb.Advisory
+	Affected *vulndb.Affected
 	// MatchedName is the package name the advisory names: the source
-	// package for distributions, the normalised name for languages.
+	// package for distributions, the name as installed for languages.
 	MatchedName string
 	// Status is the distributor's verdict: StatusAffected for upstream
 	// records (their ranges decide), StatusFixed, StatusUnfixed,
 	// StatusWillNotFix or StatusEndOfLife. Never StatusNotAffected.
 	Status vulndb.Status
 	// FixedVersions are the versions that fix the finding for this
-	// package, in the ecosystem's order; empty when there is none.
+	// package, in the order of the advisory's ranges; empty when there is
+	// none. Shared: do not append to it.
 	FixedVersions []string
 	FixAvailable  FixAvailable
-	// VendorSeverity is the distributor's or publisher's own rating when
-	// it has one; CVSS the advisory's highest-version CVSS rating. Each
-	// carries its source.
-	VendorSeverity *vulndb.Severity
-	CVSS           *vulndb.Severity
-	Published      time.Time
-	Summary        string
-	References     []vulndb.Reference
-	// Advisory is the whole record, for what a report needs beyond this.
-	Advisory *vulndb.Advisory
+}
+
+// ID is the advisory's id.
+func (f *Finding) ID() string { return f.Advisory.ID }
+
+// Aliases returns the advisory's aliases with CVE ids first.
+func (f *Finding) Aliases() []string { return cveFirst(f.Advisory.Aliases) }
+
+// Severity returns the vendor's rating (the affected entry's own first,
+// then the advisory's) and the CVSS rating of the newest CVSS version the
+// advisory carries; each says its source. Either may be nil.
+func (f *Finding) Severity() (vendor, cvss *vulndb.Severity) {
+	return severities(f.Advisory, f.Affected)
 }
 
 // Unfixable reports whether the finding is one no upgrade removes today:
@@ -86,14 +92,13 @@ func severities(adv *vulndb.Advisory, aff *vulndb.Affected) (vendor, cvss *vulnd
 	if aff != nil && aff.VendorSeverity != "" {
 		vendor = &vulndb.Severity{Type: vulndb.SeverityVendor, Score: aff.VendorSeverity, Source: adv.Source}
 	}
-	rank := map[string]int{vulndb.SeverityCVSSv2: 1, vulndb.SeverityCVSSv3: 2, vulndb.SeverityCVSSv4: 3}
 	consider := func(list []vulndb.Severity) {
 		for i := range list {
 			s := &list[i]
 			switch {
 			case (s.Type == vulndb.SeverityVendor || s.Type == vulndb.SeverityUbuntu) && vendor == nil:
 				vendor = s
-			case rank[s.Type] > 0 && (cvss == nil || rank[s.Type] > rank[cvss.Type]):
+			case cvssRank(s.Type) > 0 && (cvss == nil || cvssRank(s.Type) > cvssRank(cvss.Type)):
 				cvss = s
 			}
 		}
@@ -105,14 +110,54 @@ func severities(adv *vulndb.Advisory, aff *vulndb.Affected) (vendor, cvss *vulnd
 	return vendor, cvss
 }
 
-func sortFindings(fs []Finding) {
-	slices.SortFunc(fs, func(a, b Finding) int {
-		if c := strings.Compare(a.Package.Name, b.Package.Name); c != 0 {
-			return c
-		}
-		if c := strings.Compare(a.Package.Path, b.Package.Path); c != 0 {
-			return c
-		}
-		return strings.Compare(a.AdvisoryID, b.AdvisoryID)
-	})
+// cvssRank orders the CVSS severity types by version; 0 for others.
+func cvssRank(typ string) int {
+	switch typ {
+	case vulndb.SeverityCVSSv2:
+		return 1
+	case vulndb.SeverityCVSSv3:
+		return 2
+	case vulndb.SeverityCVSSv4:
+		return 3
+	}
+	return 0
 }
+
+// sortFindings orders findings by package name, path and advisory id
+// (packages with the same name and path in inventory order). Match makes
+// the findings of one package next to each other, so it sorts those runs
+// and, within each, the few findings of the package.
+func sortFindings(fs []Finding) []Finding {
+	type run struct{ start, end int }
+	var runs []run
+	for i := 0; i < len(fs); {
+		j := i + 1
+		for j < len(fs) && fs[j].Package == fs[i].Package {
+			j++
+		}
+		runs = append(runs, run{i, j})
+		pkg := fs[i:j]
+		if !slices.IsSortedFunc(pkg, byID) {
+			slices.SortFunc(pkg, byID)
+		}
+		i = j
+	}
+	cmp := func(a, b run) int {
+		pa, pb := fs[a.start].Package, fs[b.start].Package
+		if c := strings.Compare(pa.Name, pb.Name); c != 0 {
+			return c
+		}
+		return strings.Compare(pa.Path, pb.Path)
+	}
+	if slices.IsSortedFunc(runs, cmp) {
+		return fs
+	}
+	slices.SortStableFunc(runs, cmp)
+	out := make([]Finding, 0, len(fs))
+	for _, r := range runs {
+		out = append(out, fs[r.start:r.end]...)
+	}
+	return out
+}
+
+func byID(a, b Finding) int { return strings.Compare(a.Advisory.ID, b.Advisory.ID) }

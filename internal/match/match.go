@@ -34,24 +34,58 @@ import (
 )
 
 // Advisories is what the matcher needs from the vulnerability database:
-// the advisories that name a package, by its key.
+// the affected entries that name a package, by its key (vulndb.NewKey),
+// with the entries of one advisory next to each other and withdrawn
+// advisories left out. vulndb.Snapshot is one.
 type Advisories interface {
-	Lookup(vulndb.Key) []*vulndb.Advisory
+	Lookup(vulndb.Key) []vulndb.Match
 }
 
 // Matcher matches packages against one state (generation) of the
-// database. It caches parsed advisory versions, so make a new Matcher
-// when the database changes. A Matcher is safe for concurrent use.
+// database. It keeps each affected entry's versions parsed after first
+// use, so make a new Matcher when the database changes. A Matcher is safe
+// for concurrent use.
 type Matcher struct {
-	db Advisories
+	db  Advisories
+	pdb PreparedAdvisories // db, when it keeps parsed versions
 
 	mu    sync.RWMutex
-	cache map[*vulndb.Affected]*compiled
+	cache map[vulndb.Key]keyCache
+	// installed holds the installed versions parsed so far: the images of
+	// a registry share most of their packages.
+	installed map[schemeVersion]parsedVersion
+}
+
+type schemeVersion struct {
+	scheme version.Scheme
+	raw    string
+}
+
+type parsedVersion struct {
+	v   version.Version
+	err error
 }
 
 // New returns a Matcher over db.
 func New(db Advisories) *Matcher {
-	return &Matcher{db: db, cache: make(map[*vulndb.Affected]*compiled)}
+	m := &Matcher{db: db, cache: make(map[vulndb.Key]keyCache), installed: make(map[schemeVersion]parsedVersion)}
+	m.pdb, _ = db.(PreparedAdvisories)
+	return m
+}
+
+// parse parses an installed version, once per Matcher.
+func (m *Matcher) parse(s version.Scheme, raw string) (version.Version, error) {
+	k := schemeVersion{s, raw}
+	m.mu.RLock()
+	p, ok := m.installed[k]
+	m.mu.RUnlock()
+	if !ok {
+		p.v, p.err = s.Parse(raw)
+		m.mu.Lock()
+		m.installed[k] = p
+		m.mu.Unlock()
+	}
+	return p.v, p.err
 }
 
 // Result is the outcome of matching an inventory.
@@ -63,62 +97,74 @@ type Result struct {
 	Warnings []string
 }
 
-// Match matches every package of an inventory. Findings are sorted by
+// Match matches every package of an inventory. Findings point into pkgs,
+// which must not change while the result is in use; they are sorted by
 // package name, path and advisory id.
 func (m *Matcher) Match(ctx context.Context, pkgs []index.Package) (*Result, error) {
-	res := &Result{}
+	s := state{res: &Result{}}
 	for i := range pkgs {
 		if i%256 == 0 {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
 		}
-		m.matchPackage(&pkgs[i], res)
+		m.matchPackage(&pkgs[i], &s)
 	}
-	sortFindings(res.Findings)
-	return res, nil
+	s.res.Findings = sortFindings(s.res.Findings)
+	return s.res, nil
+}
+
+// state is what one Match call accumulates.
+type state struct {
+	res *Result
+	// fixed backs the findings' FixedVersions: each finding's list is a
+	// window of it, so findings cost no allocation of their own. A window
+	// keeps pointing at the old array when fixed grows, which is fine:
+	// windows are never appended to.
+	fixed []string
+	// the scheme of the ecosystem of the last package.
+	ecosystem string
+	scheme    version.Scheme
+	schemeErr error
 }
 
 // target is what one package is matched as: the ecosystem with release,
-// the names to look up, and the version to compare.
+// the names to look up (one or two), and the version to compare.
 type target struct {
 	ecosystem string
-	names     []string
+	names     [2]string
+	n         int
 	version   string
 }
 
 // targetOf says how a package is matched, or ok=false when it cannot be
 // (no ecosystem yet, a development build).
-func targetOf(p *index.Package) (target, bool) {
-	t := target{ecosystem: p.Ecosystem, version: p.Version}
+func targetOf(p *index.Package) (t target, ok bool) {
+	t = target{ecosystem: p.Ecosystem, version: p.Version, n: 1}
+	t.names[0] = p.Name
 	if t.ecosystem == "" || p.Version == "" {
 		return t, false
 	}
-	base, _, _ := strings.Cut(t.ecosystem, ":")
 	switch p.Type {
 	case index.TypeDpkg:
 		// Debian and Ubuntu publish per source package, in source versions
 		// (a binNMU "+b1" binary keeps its source's version).
-		t.names = []string{p.Name}
 		if p.SourceName != "" {
-			t.names = []string{p.SourceName}
+			t.names[0] = p.SourceName
 		}
 		if p.SourceVersion != "" {
 			t.version = p.SourceVersion
 		}
 	case index.TypeApk:
-		t.names = []string{p.Name}
-		if p.SourceName != "" && p.SourceName != p.Name {
-			t.names = []string{p.SourceName}
+		if p.SourceName != "" {
+			t.names[0] = p.SourceName
 		}
 	case index.TypeRPM:
-		t.names = []string{p.Name}
 		if src := srpmName(p.SourceName); src != "" && src != p.Name {
-			t.names = append(t.names, src)
+			t.names[1], t.n = src, 2
 		}
 	default:
-		t.names = []string{p.Name}
-		if base == "Go" {
+		if strings.HasPrefix(t.ecosystem, "Go") && (len(t.ecosystem) == 2 || t.ecosystem[2] == ':') {
 			if p.Version == "(devel)" {
 				return t, false
 			}
@@ -168,92 +214,127 @@ func goToolchainVersion(v string) string {
 	return v + pre
 }
 
-func (m *Matcher) matchPackage(p *index.Package, res *Result) {
+// installed is the package's version, parsed on first need: most lookups
+// find nothing, and those must cost no parse.
+type installed struct {
+	m         *Matcher
+	raw       string
+	scheme    version.Scheme
+	v, semver version.Version
+	err       error
+	parsed    bool
+	semParsed bool
+}
+
+func (in *installed) get() (version.Version, error) {
+	if !in.parsed {
+		in.parsed = true
+		in.v, in.err = in.m.parse(in.scheme, in.raw)
+	}
+	return in.v, in.err
+}
+
+// semverVersion is the version read as SemVer, for SEMVER ranges of an
+// ecosystem with another order; the zero Version when it is not SemVer.
+func (in *installed) semverVersion() version.Version {
+	if !in.semParsed {
+		in.semParsed = true
+		in.semver, _ = in.m.parse(version.SemVer, in.raw)
+	}
+	return in.semver
+}
+
+func (m *Matcher) matchPackage(p *index.Package, s *state) {
 	t, ok := targetOf(p)
 	if !ok {
 		return
 	}
-	scheme, err := version.SchemeOf(t.ecosystem)
-	if err != nil {
+	if t.ecosystem != s.ecosystem { // an inventory has few ecosystems
+		s.ecosystem = t.ecosystem
+		s.scheme, s.schemeErr = version.SchemeOf(t.ecosystem)
+	}
+	if s.schemeErr != nil {
 		return // an ecosystem Drydock has no order for has no advisories either
 	}
-	installed, err := scheme.Parse(t.version)
-	if err != nil {
-		res.Warnings = append(res.Warnings, fmt.Sprintf("%s %s %s: %v", t.ecosystem, p.Name, t.version, err))
-		return
-	}
-	var semverInstalled version.Version // parsed on first SEMVER range
-	start := len(res.Findings)
-	for ni, name := range t.names {
-		key := vulndb.NewKey(t.ecosystem, name)
-		for _, adv := range m.db.Lookup(key) {
-			if !adv.Withdrawn.IsZero() {
-				continue
+	scheme := s.scheme
+	inst := installed{m: m, raw: t.version, scheme: scheme}
+	start := len(s.res.Findings)
+	for ni := range t.n {
+		name := t.names[ni]
+		matches, plan := m.lookup(vulndb.NewKey(t.ecosystem, name))
+		for i := 0; i < len(matches); {
+			adv := matches[i].Advisory
+			j := i + 1
+			for j < len(matches) && matches[j].Advisory == adv {
+				j++
 			}
-			if ni > 0 && seen(res.Findings[start:], adv.ID) {
-				continue // already matched under another name
+			group, gplan := matches[i:j], plan[i:j]
+			i = j
+			if ni > 0 && seen(s.res.Findings[start:], adv) {
+				continue // already matched under the other name
 			}
-			var f *Finding
-			for ai := range adv.Affected {
-				aff := &adv.Affected[ai]
-				if aff.Status == vulndb.StatusNotAffected || vulndb.NewKey(aff.Ecosystem, aff.Package) != key {
-					continue
-				}
-				c := m.compile(aff, scheme)
-				if c.err != "" {
-					res.Warnings = append(res.Warnings, fmt.Sprintf("%s %s in %s: %s", key.Ecosystem, key.Package, adv.ID, c.err))
-					continue
-				}
-				if c.needSemver && semverInstalled.IsZero() {
-					semverInstalled, _ = version.SemVer.Parse(t.version)
-				}
-				hit, fixed, fixable := c.evaluate(installed, semverInstalled, p)
-				if !hit {
-					continue
-				}
-				if f == nil {
-					res.Findings = append(res.Findings, newFinding(adv, aff, p, name))
-					f = &res.Findings[len(res.Findings)-1]
-				}
-				f.merge(aff, fixed, fixable)
+			v, err := inst.get()
+			if err != nil {
+				s.res.Warnings = append(s.res.Warnings, fmt.Sprintf("%s %s %s: %v", t.ecosystem, p.Name, t.version, err))
+				return
 			}
+			matchAdvisory(p, name, &inst, v, group, gplan, s)
 		}
 	}
 }
 
-func seen(fs []Finding, id string) bool {
+// matchAdvisory evaluates the affected entries of one advisory for one
+// package name, and adds a finding when any matches.
+func matchAdvisory(p *index.Package, name string, inst *installed, v version.Version, group []vulndb.Match, plan prepared, s *state) {
+	var f *Finding
+	fixStart := len(s.fixed)
+	for gi := range group {
+		c := &plan[gi]
+		if c.status == vulndb.StatusNotAffected {
+			continue
+		}
+		mt := &group[gi]
+		aff := mt.Affected
+		if c.err != "" {
+			s.res.Warnings = append(s.res.Warnings, fmt.Sprintf("%s %s in %s: %s", aff.Ecosystem, aff.Package, mt.Advisory.ID, c.err))
+			continue
+		}
+		var sv version.Version
+		if c.needSemver {
+			sv = inst.semverVersion()
+		}
+		hit, fixable := c.evaluate(v, sv, p, s, fixStart)
+		if !hit {
+			continue
+		}
+		if f == nil {
+			s.res.Findings = append(s.res.Findings, Finding{
+				Package:     p,
+				Advisory:    mt.Advisory,
+				Affected:    aff,
+				MatchedName: name,
+				Status:      c.status,
+			})
+			f = &s.res.Findings[len(s.res.Findings)-1]
+		}
+		f.merge(c.status, fixable)
+	}
+	if f != nil && len(s.fixed) > fixStart {
+		f.FixedVersions = s.fixed[fixStart:len(s.fixed):len(s.fixed)]
+	}
+}
+
+func seen(fs []Finding, adv *vulndb.Advisory) bool {
 	for i := range fs {
-		if fs[i].AdvisoryID == id {
+		if fs[i].Advisory == adv || fs[i].Advisory.ID == adv.ID {
 			return true
 		}
 	}
 	return false
 }
 
-func newFinding(adv *vulndb.Advisory, aff *vulndb.Affected, p *index.Package, name string) Finding {
-	vendor, cvss := severities(adv, aff)
-	return Finding{
-		AdvisoryID:     adv.ID,
-		Aliases:        cveFirst(adv.Aliases),
-		Package:        *p,
-		MatchedName:    name,
-		Status:         aff.Status,
-		VendorSeverity: vendor,
-		CVSS:           cvss,
-		Published:      adv.Published,
-		Summary:        adv.Summary,
-		References:     adv.References,
-		Advisory:       adv,
-	}
-}
-
 // merge adds one matching affected entry's verdict to the finding.
-func (f *Finding) merge(aff *vulndb.Affected, fixed []string, fixable bool) {
-	for _, v := range fixed {
-		if !contains(f.FixedVersions, v) {
-			f.FixedVersions = append(f.FixedVersions, v)
-		}
-	}
+func (f *Finding) merge(st vulndb.Status, fixable bool) {
 	verdict := FixNo
 	if fixable {
 		verdict = FixYes
@@ -265,15 +346,6 @@ func (f *Finding) merge(aff *vulndb.Affected, fixed []string, fixable bool) {
 		f.FixAvailable = FixPartial
 	}
 	if f.Status == vulndb.StatusAffected || f.Status == vulndb.StatusFixed {
-		f.Status = aff.Status
+		f.Status = st
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -9,25 +9,25 @@ import (
 	"github.com/drydockhq/drydock/internal/vulndb"
 )
 
-// memDB is an in-memory Advisories keyed as the database keys them.
-type memDB map[vulndb.Key][]*vulndb.Advisory
+// memDB is an in-memory Advisories keyed as the database keys them, each
+// advisory's entries together, withdrawn ones left out.
+type memDB map[vulndb.Key][]vulndb.Match
 
 func newMemDB(advs ...*vulndb.Advisory) memDB {
 	db := memDB{}
 	for _, a := range advs {
-		seen := map[vulndb.Key]bool{}
-		for _, aff := range a.Affected {
-			k := vulndb.NewKey(aff.Ecosystem, aff.Package)
-			if !seen[k] {
-				db[k] = append(db[k], a)
-				seen[k] = true
-			}
+		if !a.Withdrawn.IsZero() {
+			continue
+		}
+		for i := range a.Affected {
+			k := a.Affected[i].Key()
+			db[k] = append(db[k], vulndb.Match{Advisory: a, Affected: &a.Affected[i]})
 		}
 	}
 	return db
 }
 
-func (db memDB) Lookup(k vulndb.Key) []*vulndb.Advisory { return db[k] }
+func (db memDB) Lookup(k vulndb.Key) []vulndb.Match { return db[k] }
 
 func rng(events ...vulndb.Event) []vulndb.Range {
 	return []vulndb.Range{{Type: vulndb.RangeEcosystem, Events: events}}
@@ -75,10 +75,15 @@ func match(t *testing.T, db Advisories, pkgs ...index.Package) *Result {
 	return res
 }
 
+func cvss(f Finding) *vulndb.Severity {
+	_, c := f.Severity()
+	return c
+}
+
 func ids(res *Result) []string {
 	var out []string
 	for _, f := range res.Findings {
-		out = append(out, f.AdvisoryID+"@"+f.Package.Name)
+		out = append(out, f.ID()+"@"+f.Package.Name)
 	}
 	return out
 }
@@ -136,7 +141,7 @@ func TestMavenLog4Shell(t *testing.T) {
 			t.Fatalf("%s: findings %v", c.version, ids(res))
 		}
 		f := res.Findings[0]
-		if !slices.Equal(f.FixedVersions, c.fixed) || f.FixAvailable != FixYes || f.Aliases[0] != "CVE-2021-44228" || f.CVSS == nil || f.CVSS.BaseScore != 10 {
+		if !slices.Equal(f.FixedVersions, c.fixed) || f.FixAvailable != FixYes || f.Aliases()[0] != "CVE-2021-44228" || cvss(f) == nil || cvss(f).BaseScore != 10 {
 			t.Errorf("%s: finding %+v", c.version, f)
 		}
 	}
@@ -241,12 +246,12 @@ func TestDistroStatuses(t *testing.T) {
 		t.Fatalf("findings %v", ids(res))
 	}
 	for _, f := range res.Findings {
-		w, ok := want[f.AdvisoryID]
+		w, ok := want[f.ID()]
 		if !ok || f.Status != w.st || f.FixAvailable != w.fix || f.Unfixable() != (w.fix == FixNo) {
-			t.Errorf("%s: status %q fix %q", f.AdvisoryID, f.Status, f.FixAvailable)
+			t.Errorf("%s: status %q fix %q", f.ID(), f.Status, f.FixAvailable)
 		}
-		if f.VendorSeverity == nil || f.VendorSeverity.Score != "low" {
-			t.Errorf("%s: vendor severity %+v", f.AdvisoryID, f.VendorSeverity)
+		if vendor, _ := f.Severity(); vendor == nil || vendor.Score != "low" {
+			t.Errorf("%s: vendor severity %+v", f.ID(), vendor)
 		}
 	}
 }
