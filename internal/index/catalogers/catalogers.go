@@ -7,9 +7,7 @@ import (
 	"github.com/drydockhq/drydock/internal/index"
 	"github.com/drydockhq/drydock/internal/index/apk"
 	"github.com/drydockhq/drydock/internal/index/dpkg"
-	"github.com/drydockhq/drydock/internal/index/lang/java"
-	"github.com/drydockhq/drydock/internal/index/lang/npm"
-	"github.com/drydockhq/drydock/internal/index/lang/python"
+	"github.com/drydockhq/drydock/internal/index/lang"
 	"github.com/drydockhq/drydock/internal/index/rpm"
 )
 
@@ -18,12 +16,8 @@ func OS() []index.Cataloger {
 	return []index.Cataloger{dpkg.New(), apk.New(), rpm.New()}
 }
 
-// Language returns the language package catalogers available so far.
-func Language() []index.Cataloger {
-	return []index.Cataloger{python.New(), npm.New(), java.New()}
-}
-
-// All returns every cataloger Drydock runs on an image.
+// All returns every cataloger Drydock runs on an image: the OS package
+// databases and every language cataloger.
 func All() []index.Cataloger {
-	return append(OS(), Language()...)
+	return append(OS(), lang.Catalogers()...)
 }
