@@ -73,21 +73,23 @@ type Store interface {
 	Walk(ctx context.Context, fn func(Info) error) error
 
 	// NewUpload starts an empty upload belonging to owner (the registry
-	// stores the repository's id) and returns its id. The upload session
-	// lives with its bytes: nothing else records it.
+	// uses the repository's id; letters, digits, '-' and '_') and returns
+	// its id. The upload session lives with its bytes: nothing else records
+	// it. An upload is addressed by owner and id together, so an id used
+	// with another owner is simply not found.
 	NewUpload(ctx context.Context, owner string) (string, error)
 	// OpenUpload opens an upload for writing. Only one caller may hold an
 	// upload open at a time; others get ErrUploadBusy. The caller must
 	// Close it.
-	OpenUpload(ctx context.Context, id string) (Upload, error)
+	OpenUpload(ctx context.Context, owner, id string) (Upload, error)
 	// StatUpload returns how many bytes an upload holds, when it was last
 	// written and its owner, or ErrUploadNotFound.
-	StatUpload(ctx context.Context, id string) (Info, error)
+	StatUpload(ctx context.Context, owner, id string) (Info, error)
 	// DeleteUpload removes an upload and its data. A missing upload is not
 	// an error.
-	DeleteUpload(ctx context.Context, id string) error
+	DeleteUpload(ctx context.Context, owner, id string) error
 	// WalkUploads calls fn for every upload with its id and last write.
-	WalkUploads(ctx context.Context, fn func(id string, info Info) error) error
+	WalkUploads(ctx context.Context, fn func(owner, id string, info Info) error) error
 }
 
 // Upload is an open upload: bytes appended in order, then committed under
@@ -95,8 +97,6 @@ type Store interface {
 type Upload interface {
 	// ID is the upload's identifier.
 	ID() string
-	// Owner is what NewUpload was given.
-	Owner() string
 	// Size is the number of bytes received so far.
 	Size() int64
 	// Append copies r to the end of the upload. If copying fails part way

@@ -28,12 +28,11 @@ import (
 // FS is a Store on a local filesystem. Its layout under the root is
 //
 //	blobs/<algorithm>/<first two hex digits>/<hex>   committed blobs
-//	uploads/<id>/owner                               who the upload belongs to
-//	uploads/<id>/data                                bytes received so far
-//	uploads/<id>/hashstate                           hash state after them
+//	uploads/<owner>/<id>                             bytes received so far
+//	uploads/<owner>/<id>.hash                        hash state after them
 //	gc.lock                                          commit/delete lock
 //
-// A blob is written in its upload directory, fsynced, and renamed into
+// A blob is written as its upload file, fsynced, and renamed into
 // blobs/ (then the directory is fsynced), so a crash at any point leaves
 // either no blob or the whole verified blob. Commits hold a shared lock on
 // gc.lock and Delete an exclusive one, so a garbage collector can never
@@ -216,33 +215,49 @@ func validUploadID(id string) bool {
 	return err == nil && strings.ToLower(id) == id
 }
 
-func (s *FS) uploadDir(id string) (string, error) {
-	if !validUploadID(id) {
+// validOwner accepts owners that are safe as one path component.
+func validOwner(owner string) bool {
+	if owner == "" || len(owner) > 64 {
+		return false
+	}
+	for _, c := range owner {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// uploadPath returns the data file of an upload; its hash state is beside
+// it with the suffix ".hash".
+func (s *FS) uploadPath(owner, id string) (string, error) {
+	if !validOwner(owner) || !validUploadID(id) {
 		return "", ErrUploadNotFound
 	}
-	return filepath.Join(s.root, "uploads", id), nil
+	return filepath.Join(s.root, "uploads", owner, id), nil
 }
 
 // NewUpload implements Store.
 func (s *FS) NewUpload(_ context.Context, owner string) (string, error) {
+	if !validOwner(owner) {
+		return "", fmt.Errorf("blob: invalid upload owner %q", owner)
+	}
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", fmt.Errorf("blob: upload id: %w", err)
 	}
 	id := hex.EncodeToString(b[:])
-	dir := filepath.Join(s.root, "uploads", id)
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		return "", fmt.Errorf("blob: create upload: %w", err)
+	p, _ := s.uploadPath(owner, id)
+	// One file per upload, in a directory per owner: creating files is what
+	// small pushes spend their time on. Not fsynced: an upload becomes
+	// durable only when committed.
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = os.MkdirAll(filepath.Dir(p), 0o700); err == nil {
+			f, err = os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		}
 	}
-	// The owner file comes first: an upload with data has an owner. (Not
-	// fsynced: uploads become durable only when committed.)
-	if err := os.WriteFile(filepath.Join(dir, "owner"), []byte(owner), 0o600); err != nil {
-		os.RemoveAll(dir)
-		return "", fmt.Errorf("blob: create upload: %w", err)
-	}
-	f, err := os.OpenFile(filepath.Join(dir, "data"), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
-		os.RemoveAll(dir)
 		return "", fmt.Errorf("blob: create upload: %w", err)
 	}
 	f.Close()
@@ -250,71 +265,76 @@ func (s *FS) NewUpload(_ context.Context, owner string) (string, error) {
 }
 
 // StatUpload implements Store.
-func (s *FS) StatUpload(_ context.Context, id string) (Info, error) {
-	dir, err := s.uploadDir(id)
+func (s *FS) StatUpload(_ context.Context, owner, id string) (Info, error) {
+	p, err := s.uploadPath(owner, id)
 	if err != nil {
 		return Info{}, err
 	}
-	fi, err := os.Stat(filepath.Join(dir, "data"))
+	fi, err := os.Stat(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Info{}, ErrUploadNotFound
 	}
 	if err != nil {
 		return Info{}, fmt.Errorf("blob: stat upload: %w", err)
 	}
-	owner, err := os.ReadFile(filepath.Join(dir, "owner"))
-	if err != nil {
-		return Info{}, ErrUploadNotFound
-	}
-	return Info{Size: fi.Size(), ModTime: fi.ModTime(), Owner: string(owner)}, nil
+	return Info{Size: fi.Size(), ModTime: fi.ModTime(), Owner: owner}, nil
 }
 
 // DeleteUpload implements Store.
-func (s *FS) DeleteUpload(_ context.Context, id string) error {
-	dir, err := s.uploadDir(id)
+func (s *FS) DeleteUpload(_ context.Context, owner, id string) error {
+	p, err := s.uploadPath(owner, id)
 	if err != nil {
 		return nil
 	}
-	if err := os.RemoveAll(dir); err != nil {
-		return fmt.Errorf("blob: delete upload: %w", err)
+	for _, f := range []string{p, p + ".hash"} {
+		if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("blob: delete upload: %w", err)
+		}
 	}
 	return nil
 }
 
 // WalkUploads implements Store.
-func (s *FS) WalkUploads(ctx context.Context, fn func(string, Info) error) error {
-	entries, err := os.ReadDir(filepath.Join(s.root, "uploads"))
+func (s *FS) WalkUploads(ctx context.Context, fn func(owner, id string, info Info) error) error {
+	base := filepath.Join(s.root, "uploads")
+	owners, err := os.ReadDir(base)
 	if err != nil {
 		return fmt.Errorf("blob: list uploads: %w", err)
 	}
-	for _, e := range entries {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if !e.IsDir() || !validUploadID(e.Name()) {
+	for _, o := range owners {
+		if !o.IsDir() || !validOwner(o.Name()) {
 			continue
 		}
-		fi, err := os.Stat(filepath.Join(s.root, "uploads", e.Name(), "data"))
+		entries, err := os.ReadDir(filepath.Join(base, o.Name()))
 		if err != nil {
-			// A directory without data is a half-created upload.
-			if fi, err = e.Info(); err != nil {
+			continue
+		}
+		for _, e := range entries {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if e.IsDir() || !validUploadID(e.Name()) {
 				continue
 			}
-		}
-		if err := fn(e.Name(), Info{Size: fi.Size(), ModTime: fi.ModTime()}); err != nil {
-			return err
+			fi, err := e.Info()
+			if err != nil {
+				continue
+			}
+			if err := fn(o.Name(), e.Name(), Info{Size: fi.Size(), ModTime: fi.ModTime(), Owner: o.Name()}); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
 // OpenUpload implements Store.
-func (s *FS) OpenUpload(_ context.Context, id string) (Upload, error) {
-	dir, err := s.uploadDir(id)
+func (s *FS) OpenUpload(_ context.Context, owner, id string) (Upload, error) {
+	p, err := s.uploadPath(owner, id)
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(filepath.Join(dir, "data"), os.O_RDWR, 0)
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, ErrUploadNotFound
 	}
@@ -328,27 +348,30 @@ func (s *FS) OpenUpload(_ context.Context, id string) (Upload, error) {
 		}
 		return nil, fmt.Errorf("blob: lock upload: %w", err)
 	}
-	fi, err := f.Stat()
-	if err != nil {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("blob: stat upload: %w", err)
 	}
-	owner, err := os.ReadFile(filepath.Join(dir, "owner"))
-	if err != nil {
+	if st.Nlink == 0 {
+		// Committed or deleted by whoever held it before us.
 		f.Close()
 		return nil, ErrUploadNotFound
 	}
-	return &fsUpload{s: s, id: id, dir: dir, f: f, size: fi.Size(), owner: string(owner)}, nil
+	return &fsUpload{s: s, id: id, path: p, f: f, size: st.Size, owner: owner}, nil
 }
 
 // fsUpload is an open upload of FS.
 type fsUpload struct {
-	s    *FS
-	id   string
-	dir  string
+	s     *FS
+	id    string
+	path  string
 	f     *os.File
 	size  int64
 	owner string
+	// dirty: bytes appended since the hash state was saved; committed: the
+	// data file is now a blob.
+	dirty, committed bool
 	// alg and h hash the first size bytes once loaded (h nil: not loaded).
 	alg digest.Algorithm
 	h   hash.Hash
@@ -357,9 +380,14 @@ type fsUpload struct {
 func (u *fsUpload) ID() string  { return u.id }
 func (u *fsUpload) Size() int64 { return u.size }
 
-func (u *fsUpload) Owner() string { return u.owner }
-
-func (u *fsUpload) Close() error { return u.f.Close() }
+// Close saves the hash state for the next request that appends (a PATCH
+// followed by more), then releases the upload.
+func (u *fsUpload) Close() error {
+	if u.dirty && !u.committed && u.h != nil {
+		u.saveState()
+	}
+	return u.f.Close()
+}
 
 // hashState is the file format of hashstate: the byte count it covers, the
 // algorithm name, and the marshalled hash.
@@ -378,7 +406,7 @@ func (u *fsUpload) saveState() {
 	buf = append(buf, st...)
 	// Not fsynced: a torn or stale state is detected on load (wrong size or
 	// undecodable) and the hash is recomputed from the data instead.
-	_ = os.WriteFile(filepath.Join(u.dir, "hashstate"), buf, 0o600)
+	_ = os.WriteFile(u.path+".hash", buf, 0o600)
 }
 
 // loadState restores the hash of the bytes so far from hashstate, or
@@ -392,7 +420,7 @@ func (u *fsUpload) loadState(want digest.Algorithm) error {
 		return nil
 	}
 	if u.h == nil {
-		if b, err := os.ReadFile(filepath.Join(u.dir, "hashstate")); err == nil && len(b) > 9 {
+		if b, err := os.ReadFile(u.path + ".hash"); err == nil && len(b) > 9 {
 			n := int64(binary.BigEndian.Uint64(b))
 			l := int(b[8])
 			if n == u.size && len(b) > 9+l {
@@ -449,7 +477,7 @@ func (u *fsUpload) Append(_ context.Context, r io.Reader, alg digest.Algorithm) 
 		return 0, err
 	}
 	u.size += n
-	u.saveState()
+	u.dirty = true
 	return n, nil
 }
 
@@ -515,7 +543,7 @@ func (u *fsUpload) Commit(_ context.Context, d digest.Digest, record func(Info) 
 	// never removes a blob committed within its safety window, however long
 	// ago its bytes were uploaded.
 	now := time.Now()
-	if err := os.Chtimes(filepath.Join(u.dir, "data"), now, now); err != nil {
+	if err := os.Chtimes(u.path, now, now); err != nil {
 		return Info{}, fmt.Errorf("blob: touch upload: %w", err)
 	}
 	if err := u.f.Sync(); err != nil {
@@ -532,7 +560,7 @@ func (u *fsUpload) Commit(_ context.Context, d digest.Digest, record func(Info) 
 		return Info{}, err
 	}
 	info := Info{Digest: d, Size: u.size, ModTime: now}
-	err = os.Rename(filepath.Join(u.dir, "data"), final)
+	err = os.Rename(u.path, final)
 	if err == nil {
 		err = syncDir(dir)
 		if err == nil && statErr != nil {
@@ -547,7 +575,8 @@ func (u *fsUpload) Commit(_ context.Context, d digest.Digest, record func(Info) 
 		err = record(info)
 	}
 	unlock()
-	_ = os.RemoveAll(u.dir)
+	u.committed = true
+	_ = os.Remove(u.path + ".hash")
 	if err != nil {
 		return Info{}, err
 	}

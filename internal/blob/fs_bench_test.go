@@ -35,7 +35,7 @@ func BenchmarkUpload(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		up, err := s.OpenUpload(ctx, id)
+		up, err := s.OpenUpload(ctx, "bench", id)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -141,14 +141,15 @@ func (h *Handler) startUpload(w http.ResponseWriter, r *http.Request, rt route) 
 // monolithic stores a blob sent whole in the POST that starts its upload.
 func (h *Handler) monolithic(w http.ResponseWriter, r *http.Request, name string, repoID int64, d digest.Digest) *Error {
 	ctx := r.Context()
-	id, err := h.blobs.NewUpload(ctx, uploadOwner(repoID))
+	owner := uploadOwner(repoID)
+	id, err := h.blobs.NewUpload(ctx, owner)
 	if err != nil {
 		return h.internal(r, "new upload", err)
 	}
 	// The session lives only for this request; the garbage collector
-	// removes its directory if the process dies mid-way.
-	defer h.blobs.DeleteUpload(ctx, id)
-	up, err := h.blobs.OpenUpload(ctx, id)
+	// removes it if the process dies mid-way.
+	defer h.blobs.DeleteUpload(ctx, owner, id)
+	up, err := h.blobs.OpenUpload(ctx, owner, id)
 	if err != nil {
 		return h.internal(r, "open upload", err)
 	}
@@ -199,7 +200,7 @@ func (h *Handler) openUpload(r *http.Request, rt route) (int64, blob.Upload, *Er
 	if err != nil {
 		return 0, nil, h.storeError(r, "upload", err)
 	}
-	up, err := h.blobs.OpenUpload(r.Context(), rt.upload)
+	up, err := h.blobs.OpenUpload(r.Context(), uploadOwner(repo.ID), rt.upload)
 	switch {
 	case errors.Is(err, blob.ErrUploadNotFound):
 		return 0, nil, newError(http.StatusNotFound, CodeBlobUploadUnknown, "blob upload unknown to registry")
@@ -207,10 +208,6 @@ func (h *Handler) openUpload(r *http.Request, rt route) (int64, blob.Upload, *Er
 		return 0, nil, newError(http.StatusConflict, CodeBlobUploadInvalid, "another request is writing to this upload")
 	case err != nil:
 		return 0, nil, h.internal(r, "open upload", err)
-	}
-	if up.Owner() != uploadOwner(repo.ID) {
-		up.Close()
-		return 0, nil, errUploadUnknown
 	}
 	return repo.ID, up, nil
 }
@@ -221,8 +218,8 @@ func (h *Handler) statUpload(r *http.Request, rt route) (blob.Info, *Error) {
 	if err != nil {
 		return blob.Info{}, h.storeError(r, "upload", err)
 	}
-	info, err := h.blobs.StatUpload(r.Context(), rt.upload)
-	if errors.Is(err, blob.ErrUploadNotFound) || (err == nil && info.Owner != uploadOwner(repo.ID)) {
+	info, err := h.blobs.StatUpload(r.Context(), uploadOwner(repo.ID), rt.upload)
+	if errors.Is(err, blob.ErrUploadNotFound) {
 		return blob.Info{}, errUploadUnknown
 	}
 	if err != nil {
@@ -294,6 +291,7 @@ func (h *Handler) putUpload(w http.ResponseWriter, r *http.Request, rt route) *E
 		return e
 	}
 	defer up.Close()
+	owner := uploadOwner(repoID)
 	if r.ContentLength != 0 || r.Header.Get("Content-Range") != "" {
 		if e := h.appendChunk(w, r, rt, up, d.Algorithm()); e != nil {
 			return e
@@ -302,7 +300,7 @@ func (h *Handler) putUpload(w http.ResponseWriter, r *http.Request, rt route) *E
 	e = h.commit(w, r, rt.name, repoID, up, d)
 	if e != nil && e.Code == CodeDigestInvalid {
 		// The session is spent: a client retries with a new upload.
-		_ = h.blobs.DeleteUpload(r.Context(), rt.upload)
+		_ = h.blobs.DeleteUpload(r.Context(), owner, rt.upload)
 	}
 	if e == nil || e.Code == CodeDigestInvalid {
 		h.uploads.UploadFinished()
@@ -312,10 +310,11 @@ func (h *Handler) putUpload(w http.ResponseWriter, r *http.Request, rt route) *E
 
 // cancelUpload serves DELETE of an upload.
 func (h *Handler) cancelUpload(w http.ResponseWriter, r *http.Request, rt route) *Error {
-	if _, e := h.statUpload(r, rt); e != nil {
+	info, e := h.statUpload(r, rt)
+	if e != nil {
 		return e
 	}
-	if err := h.blobs.DeleteUpload(r.Context(), rt.upload); err != nil {
+	if err := h.blobs.DeleteUpload(r.Context(), info.Owner, rt.upload); err != nil {
 		return h.internal(r, "delete upload", err)
 	}
 	h.uploads.UploadFinished()

@@ -44,7 +44,7 @@ func CollectGarbage(ctx context.Context, db *store.DB, blobs blob.Store, opts GC
 	cutoff := time.Now().Add(-opts.MinAge)
 
 	// Upload sessions nobody wrote to since the cut-off.
-	err := blobs.WalkUploads(ctx, func(id string, info blob.Info) error {
+	err := blobs.WalkUploads(ctx, func(owner, id string, info blob.Info) error {
 		if info.ModTime.After(cutoff) {
 			return nil
 		}
@@ -52,7 +52,7 @@ func CollectGarbage(ctx context.Context, db *store.DB, blobs blob.Store, opts GC
 			st.Uploads++
 			return nil
 		}
-		removed, err := removeUpload(ctx, blobs, id, cutoff)
+		removed, err := removeUpload(ctx, blobs, owner, id, cutoff)
 		if removed {
 			st.Uploads++
 		}
@@ -106,22 +106,21 @@ func CollectGarbage(ctx context.Context, db *store.DB, blobs blob.Store, opts GC
 // removeUpload deletes an upload unless a request is writing to it or
 // wrote to it after the cut-off. It holds the upload while deleting, so a
 // request that comes later finds it gone rather than half deleted.
-func removeUpload(ctx context.Context, blobs blob.Store, id string, cutoff time.Time) (bool, error) {
-	up, err := blobs.OpenUpload(ctx, id)
+func removeUpload(ctx context.Context, blobs blob.Store, owner, id string, cutoff time.Time) (bool, error) {
+	up, err := blobs.OpenUpload(ctx, owner, id)
 	switch {
 	case errors.Is(err, blob.ErrUploadBusy):
 		return false, nil
 	case errors.Is(err, blob.ErrUploadNotFound):
-		// No data file: remove whatever directory is left.
-		return true, blobs.DeleteUpload(ctx, id)
+		return false, nil // committed or deleted meanwhile
 	case err != nil:
 		return false, err
 	}
 	defer up.Close()
-	if info, err := blobs.StatUpload(ctx, id); err == nil && info.ModTime.After(cutoff) {
+	if info, err := blobs.StatUpload(ctx, owner, id); err == nil && info.ModTime.After(cutoff) {
 		return false, nil
 	}
-	return true, blobs.DeleteUpload(ctx, id)
+	return true, blobs.DeleteUpload(ctx, owner, id)
 }
 
 // removeBlob deletes a blob's bytes if it is still unrecorded once commits

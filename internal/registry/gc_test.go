@@ -74,6 +74,9 @@ func TestGCRacesPushes(t *testing.T) {
 					return
 				}
 				runs++
+				// Pace the collector (this is load, not a wait for state):
+				// flat out it would catch every push between its requests.
+				time.Sleep(10 * time.Millisecond)
 			}
 			t.Logf("%d collections during the pushes", runs)
 			gcErr <- nil

@@ -351,7 +351,7 @@ func TestMonolithicDigestMismatch(t *testing.T) {
 		}
 		// No upload directories are left behind.
 		n := 0
-		_ = e.blobs.WalkUploads(context.Background(), func(string, blob.Info) error { n++; return nil })
+		_ = e.blobs.WalkUploads(context.Background(), func(string, string, blob.Info) error { n++; return nil })
 		if n != 0 {
 			t.Fatalf("%d uploads left after monolithic pushes", n)
 		}
