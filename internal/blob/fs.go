@@ -552,8 +552,10 @@ func (u *fsUpload) Commit(_ context.Context, d digest.Digest, record func(Info) 
 	final, _ := u.s.blobPath(d)
 	dir := filepath.Dir(final)
 	_, statErr := os.Stat(dir)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return Info{}, fmt.Errorf("blob: create %s: %w", dir, err)
+	if statErr != nil {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return Info{}, fmt.Errorf("blob: create %s: %w", dir, err)
+		}
 	}
 	unlock, err := u.s.lock(unix.LOCK_SH)
 	if err != nil {
