@@ -103,7 +103,7 @@ func TestSigV4CapturedRequests(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s #%d: X-Amz-Date: %v", c.file, c.Seq, err)
 		}
-		f.clock.t = at.Add(3 * time.Second)
+		f.clock.Set(at.Add(3 * time.Second))
 		r := c.request(c.Body)
 		if _, err := f.svc.Authenticate(r); err != nil {
 			t.Errorf("%s #%d %s %s: %v", c.file, c.Seq, c.Method, c.Path, err)

@@ -134,7 +134,7 @@ func TestSigV4GoSDK(t *testing.T) {
 			skew time.Duration
 			ok   bool
 		}{{14 * time.Minute, true}, {-14 * time.Minute, true}, {16 * time.Minute, false}, {-16 * time.Minute, false}} {
-			f.clock.t = time.Now().Add(c.skew)
+			f.clock.Set(time.Now().Add(c.skew))
 			_, err := ecrClient(srv.URL, admin.ID, admin.Secret, "").DescribeRepositories(ctx, in)
 			if c.ok && err != nil {
 				t.Errorf("skew %v: %v", c.skew, err)
@@ -143,7 +143,7 @@ func TestSigV4GoSDK(t *testing.T) {
 				wantCode("skew "+c.skew.String(), err, "InvalidSignatureException")
 			}
 		}
-		f.clock.t = time.Now()
+		f.clock.Set(time.Now())
 
 		if err := f.svc.SetKeyDisabled(ctx, admin.ID, true); err != nil {
 			t.Fatal(err)
@@ -286,12 +286,12 @@ func TestSigV4AWSCLI(t *testing.T) {
 	if err == nil || !strings.Contains(out, "UnrecognizedClientException") {
 		t.Errorf("unknown key: %v\n%s", err, out)
 	}
-	f.clock.t = time.Now().Add(-20 * time.Minute) // the client is 20 minutes ahead
+	f.clock.Set(time.Now().Add(-20 * time.Minute)) // the client is 20 minutes ahead
 	out, err = awsCLI(t, srv.URL, k.ID, k.Secret, "ecr", "describe-repositories")
 	if err == nil || !strings.Contains(out, "InvalidSignatureException") {
 		t.Errorf("skewed clock: %v\n%s", err, out)
 	}
-	f.clock.t = time.Now()
+	f.clock.Set(time.Now())
 	if strings.Contains(f.logs.String(), k.Secret) {
 		t.Error("the secret reached the logs")
 	}
