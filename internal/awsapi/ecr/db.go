@@ -262,11 +262,9 @@ func (s *Service) deleteRepository(ctx context.Context, name string, force bool)
 		if n > 0 {
 			return errRepoNotEmpty
 		}
-		// No manifests, so no tags or references: what is left is the
-		// repository's blob links, uploads and settings.
+		// No manifests, so no tags or references: what is left (blob links,
+		// settings) goes with the repository row by ON DELETE CASCADE.
 		for _, q := range []string{
-			`DELETE FROM registry_repository_blobs WHERE repository_id = ?`,
-			`DELETE FROM registry_uploads WHERE repository_id = ?`,
 			`DELETE FROM ecr_repositories WHERE repository_id = ?`,
 			`DELETE FROM registry_repositories WHERE id = ?`,
 		} {

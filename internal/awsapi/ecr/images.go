@@ -400,61 +400,65 @@ func (s *Service) batchGetImageOp(ctx context.Context, req *awsapi.Request) (any
 		return nil, err
 	}
 	out := batchGetImageOutput{Images: []Image{}, Failures: []ImageFailure{}}
-	type want struct {
-		id     ImageIdentifier
-		digest string
+	// One slot per identifier, answered in the request's order.
+	type slot struct {
+		id      ImageIdentifier // as requested
+		tag     string
+		digest  string
+		failure *imageIDFailure
 	}
-	var wants []want
+	var slots []slot
 	var digests []string
 	seen := map[imageRef]bool{}
 	for _, id := range in.ImageIDs {
 		ref, f := checkImageID(id)
-		if f == nil && seen[ref] {
+		if f != nil {
+			slots = append(slots, slot{id: id, failure: f})
+			continue
+		}
+		if seen[ref] {
 			continue
 		}
 		seen[ref] = true
-		if f != nil {
-			out.Failures = append(out.Failures, ImageFailure{ImageID: id, FailureCode: f.code, FailureReason: f.reason})
-			continue
-		}
-		d := ref.digest
+		sl := slot{id: id, tag: ref.tag, digest: ref.digest}
 		if ref.tag != "" {
 			td, err := s.tagDigest(ctx, r.ID, ref.tag)
-			if errors.Is(err, errNotFound) {
-				out.Failures = append(out.Failures, ImageFailure{ImageID: id, FailureCode: failNotFound.code, FailureReason: failNotFound.reason})
-				continue
-			}
-			if err != nil {
+			switch {
+			case errors.Is(err, errNotFound):
+				sl.failure = failNotFound
+			case err != nil:
 				return nil, err
+			case ref.digest != "" && td != ref.digest:
+				sl.failure = failMismatch
 			}
-			if d != "" && td != d {
-				out.Failures = append(out.Failures, ImageFailure{ImageID: id, FailureCode: failMismatch.code, FailureReason: failMismatch.reason})
-				continue
-			}
-			d = td
+			sl.digest = td
 		}
-		wants = append(wants, want{idOf(d, ref.tag), d})
-		digests = append(digests, d)
+		if sl.failure == nil {
+			digests = append(digests, sl.digest)
+		}
+		slots = append(slots, sl)
 	}
 	found, err := s.imagesByDigest(ctx, r.ID, uniq(digests))
 	if err != nil {
 		return nil, err
 	}
-	for _, w := range wants {
-		im, ok := found[w.digest]
-		if !ok {
-			out.Failures = append(out.Failures, ImageFailure{ImageID: w.id, FailureCode: failNotFound.code, FailureReason: failNotFound.reason})
-			continue
+	for _, sl := range slots {
+		im, ok := found[sl.digest]
+		switch {
+		case sl.failure != nil:
+		case !ok:
+			sl.failure = failNotFound
+		case in.AcceptedMediaTypes != nil && !slices.Contains(in.AcceptedMediaTypes, im.MediaType):
+			sl.failure = &imageIDFailure{failNotFound.code, "The image's manifest media type " + im.MediaType + " is not among the accepted media types"}
 		}
-		if in.AcceptedMediaTypes != nil && !slices.Contains(in.AcceptedMediaTypes, im.MediaType) {
-			out.Failures = append(out.Failures, ImageFailure{ImageID: w.id, FailureCode: failNotFound.code,
-				FailureReason: "The image's manifest media type " + im.MediaType + " is not among the accepted media types"})
+		if sl.failure != nil {
+			out.Failures = append(out.Failures, ImageFailure{ImageID: sl.id, FailureCode: sl.failure.code, FailureReason: sl.failure.reason})
 			continue
 		}
 		out.Images = append(out.Images, Image{
 			RegistryID:             s.account.ID,
 			RepositoryName:         r.Name,
-			ImageID:                w.id,
+			ImageID:                idOf(sl.digest, sl.tag),
 			ImageManifest:          string(im.Content),
 			ImageManifestMediaType: im.MediaType,
 		})
