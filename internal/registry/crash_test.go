@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -21,6 +22,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/opencontainers/go-digest"
 )
 
 // countingTransport counts request body bytes sent and calls trigger once
@@ -232,4 +234,102 @@ func validateImage(img v1.Image) error {
 		}
 	}
 	return nil
+}
+
+// TestKillMidChunkedUploadResumes kills the server while a chunk streams
+// in, restarts it, and resumes the upload from the offset the upload
+// status reports: the finished blob must be exactly the bytes sent.
+func TestKillMidChunkedUploadResumes(t *testing.T) {
+	dataDir := t.TempDir()
+	drydock(t, "repo", "create", "--data-dir", dataDir, "crash/resume")
+	srv := startServer(t, dataDir)
+	pw := srv.password(t)
+	data := make([]byte, 24<<20)
+	for i := range data {
+		data[i] = byte(i * 7 % 251)
+	}
+	call := func(s *server, method, path, crange string, body io.Reader, n int64) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(method, s.URL+path, body)
+		req.SetBasicAuth("AWS", pw)
+		req.ContentLength = n
+		if crange != "" {
+			req.Header.Set("Content-Range", crange)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res
+	}
+	res := call(srv, "POST", "/v2/crash/resume/blobs/uploads/", "", nil, 0)
+	loc := res.Header.Get("Location")
+	first := int64(1 << 20)
+	if res := call(srv, "PATCH", loc, fmt.Sprintf("0-%d", first-1), bytes.NewReader(data[:first]), first); res.StatusCode != 202 {
+		t.Fatalf("first chunk: %d", res.StatusCode)
+	}
+	// The second chunk announces the rest but only half arrives before the
+	// kill.
+	pr, pwr := io.Pipe()
+	go func() {
+		req, _ := http.NewRequest("PATCH", srv.URL+loc, pr)
+		req.SetBasicAuth("AWS", pw)
+		req.ContentLength = int64(len(data)) - first
+		req.Header.Set("Content-Range", fmt.Sprintf("%d-%d", first, len(data)-1))
+		if res, err := http.DefaultClient.Do(req); err == nil {
+			res.Body.Close()
+		}
+	}()
+	sent := first + 8<<20
+	if _, err := pwr.Write(data[first:sent]); err != nil {
+		t.Fatal(err)
+	}
+	status := func(s *server) int64 {
+		res := call(s, "GET", loc, "", nil, 0)
+		if res.StatusCode != 204 {
+			t.Fatalf("upload status: %d", res.StatusCode)
+		}
+		var end int64
+		if _, err := fmt.Sscanf(res.Header.Get("Range"), "0-%d", &end); err != nil {
+			t.Fatalf("range %q", res.Header.Get("Range"))
+		}
+		return end + 1
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for status(srv) <= first {
+		if time.Now().After(deadline) {
+			t.Fatal("the second chunk never reached the upload")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	srv.kill()
+	pwr.CloseWithError(io.ErrClosedPipe)
+
+	srv2 := startServer(t, dataDir)
+	have := status(srv2)
+	if have < first || have > sent {
+		t.Fatalf("after restart the upload holds %d bytes; %d were sent", have, sent)
+	}
+	d := digest.FromBytes(data)
+	if res := call(srv2, "HEAD", "/v2/crash/resume/blobs/"+d.String(), "", nil, 0); res.StatusCode != 404 {
+		t.Fatalf("unfinished blob visible: %d", res.StatusCode)
+	}
+	rest := int64(len(data)) - have
+	res = call(srv2, "PUT", loc+"?digest="+d.String(), fmt.Sprintf("%d-%d", have, len(data)-1), bytes.NewReader(data[have:]), rest)
+	if res.StatusCode != 201 {
+		t.Fatalf("resumed upload: %d", res.StatusCode)
+	}
+	req, _ := http.NewRequest("GET", srv2.URL+"/v2/crash/resume/blobs/"+d.String(), nil)
+	req.SetBasicAuth("AWS", pw)
+	got, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer got.Body.Close()
+	b, _ := io.ReadAll(got.Body)
+	if !bytes.Equal(b, data) {
+		t.Fatalf("resumed blob differs (%d bytes)", len(b))
+	}
 }
