@@ -28,6 +28,7 @@ func (g *grantFlag) Set(v string) error {
 }
 
 const keysUsage = `create --name NAME [--admin] [--pull PATTERN]... [--push PATTERN]... [--delete PATTERN]... [--read-findings PATTERN]... [--out FILE]
+       drydock keys revoke --name NAME [--admin] [--pull PATTERN]... [--push PATTERN]... [--delete PATTERN]... [--read-findings PATTERN]...
        drydock keys list [--json]
        drydock keys disable|enable|delete KEY-ID
   (all take --data-dir DIR and --store URL, and work on the store directly)`
@@ -50,14 +51,16 @@ func runKeys(ctx context.Context, e *env, args []string) error {
 	var admin, asJSON bool
 	var pull, push, del, findings grantFlag
 	switch sub {
-	case "create":
-		fs.StringVar(&name, "name", "", "principal the key belongs to (created if new)")
+	case "create", "revoke":
+		fs.StringVar(&name, "name", "", "principal the key belongs to (created if new); for revoke, the principal to take grants from")
 		fs.BoolVar(&admin, "admin", false, "grant everything on the registry")
 		fs.Var(&pull, "pull", "grant pull on repositories matching `PATTERN` ('*' matches any characters; repeatable)")
 		fs.Var(&push, "push", "grant push (and pull) on repositories matching `PATTERN` (repeatable)")
 		fs.Var(&del, "delete", "grant deleting images of repositories matching `PATTERN` (repeatable)")
 		fs.Var(&findings, "read-findings", "grant reading scan findings of repositories matching `PATTERN` (repeatable)")
-		fs.StringVar(&out, "out", "", "write the new key to this file (mode 0600) instead of standard output")
+		if sub == "create" {
+			fs.StringVar(&out, "out", "", "write the new key to this file (mode 0600) instead of standard output")
+		}
 	case "list":
 		fs.BoolVar(&asJSON, "json", false, "print JSON")
 	case "disable", "enable", "delete":
@@ -81,9 +84,9 @@ func runKeys(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	var grants []auth.Grant
-	if sub == "create" {
+	if sub == "create" || sub == "revoke" {
 		if name == "" {
-			return fmt.Errorf("%w: keys create needs --name", errUsage)
+			return fmt.Errorf("%w: keys %s needs --name", errUsage, sub)
 		}
 		if admin {
 			grants = append(grants, auth.Grant{Action: auth.ActionAdmin, Pattern: "*"})
@@ -100,6 +103,9 @@ func runKeys(ctx context.Context, e *env, args []string) error {
 				grants = append(grants, g)
 			}
 		}
+		if sub == "revoke" && len(grants) == 0 {
+			return fmt.Errorf("%w: keys revoke needs the grants to take away", errUsage)
+		}
 	}
 
 	db, err := store.Open(ctx, *storeURL, *dataDir)
@@ -114,6 +120,8 @@ func runKeys(ctx context.Context, e *env, args []string) error {
 	switch sub {
 	case "create":
 		return keysCreate(ctx, e, svc, name, grants, out)
+	case "revoke":
+		return svc.RevokeGrants(ctx, name, grants)
 	case "list":
 		return keysList(ctx, e, svc, asJSON)
 	case "disable", "enable":

@@ -108,6 +108,20 @@ func TestKeysAndLoginPassword(t *testing.T) {
 		t.Errorf("password by key id: %v", err)
 	}
 
+	// Revoking a grant takes it away; the rest stay.
+	if code, _, errOut := runDrydock(t, "keys", "revoke", "--data-dir", dir, "--name", "ci", "--push", "team/*"); code != 0 {
+		t.Fatalf("keys revoke: %s", errOut)
+	}
+	if err := check(pwStore, "team/app", auth.ActionPush); !errors.Is(err, auth.ErrDenied) {
+		t.Errorf("push after revoking it: %v", err)
+	}
+	if err := check(pwStore, "team/app", auth.ActionReadFindings); err != nil {
+		t.Errorf("read-findings after revoking push: %v", err)
+	}
+	if code, _, _ := runDrydock(t, "keys", "revoke", "--data-dir", dir, "--name", "nobody", "--pull", "*"); code != 1 {
+		t.Errorf("revoking from an unknown principal: exit %d, want 1", code)
+	}
+
 	if code, _, errOut := runDrydock(t, "keys", "disable", "--data-dir", dir, roID); code != 0 {
 		t.Fatalf("keys disable: %s", errOut)
 	}
@@ -132,6 +146,7 @@ func TestKeysAndLoginPassword(t *testing.T) {
 		{"keys", "create", "--data-dir", dir},
 		{"keys", "create", "--data-dir", dir, "--name", "x", "--pull", "UPPER"},
 		{"keys", "disable", "--data-dir", dir},
+		{"keys", "revoke", "--data-dir", dir, "--name", "ci"},
 		{"login-password", "--key-file", keyFile, "--key-id", roID},
 	} {
 		if code, _, _ := runDrydock(t, bad...); code != 2 {

@@ -42,6 +42,7 @@ func (s *Service) Bootstrap(ctx context.Context, dataDir string) (keyFile string
 			s.log.Info("admin principal exists; its key file is not in this data directory", "data_dir", dataDir)
 			return "", false, nil
 		}
+		s.log.Info("admin access key file", "key_file", keyFile)
 		return keyFile, false, nil
 	}
 	// The file is written before the key is committed: a crash in between

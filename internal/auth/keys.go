@@ -214,6 +214,33 @@ func (s *Service) DeleteKey(ctx context.Context, id string) error {
 	return nil
 }
 
+// RevokeGrants removes grants from the principal named name. Grants it
+// does not have are ignored; an unknown principal is ErrNotFound.
+func (s *Service) RevokeGrants(ctx context.Context, name string, grants []Grant) error {
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM auth_principals WHERE name = ?`, name).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return ErrNotFound
+		}
+		for _, g := range grants {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM auth_grants WHERE principal = ? AND action = ? AND pattern = ?`,
+				name, string(g.Action), g.Pattern); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	s.keys.forget("")
+	if err != nil {
+		return fmt.Errorf("auth: revoke grants of %s: %w", name, err)
+	}
+	s.log.Info("grants revoked", "principal", name, "count", len(grants))
+	return nil
+}
+
 // grants returns the grants of a principal, sorted.
 func (s *Service) grants(ctx context.Context, principal string) ([]Grant, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT action, pattern FROM auth_grants WHERE principal = ?`, principal)
