@@ -116,6 +116,10 @@ func (s *JSONService) serve(r *http.Request, req *Request) (any, error) {
 	if r.Method != http.MethodPost {
 		return nil, Errorf(CodeUnknownOperation, "the %s API takes POST requests", s.SigningName)
 	}
+	if r.Header.Get("Authorization") == "" {
+		// --no-sign-request, or no client at all.
+		return nil, &Error{Code: "MissingAuthenticationTokenException", Message: "Missing Authentication Token", Status: authStatus}
+	}
 	p, err := s.Verifier.VerifySigV4(r, s.SigningName)
 	if err != nil {
 		if ae := fromAuth(err); ae != nil {

@@ -472,3 +472,48 @@ func idStrings(ids []types.ImageIdentifier) []string {
 	}
 	return out
 }
+
+// TestDeleteRepositoryWithBlobsOnly deletes, without force, a repository
+// that holds a pushed blob but no image: it is empty in ECR's sense, and
+// the blob is no longer readable through the name once it is recreated.
+func TestDeleteRepositoryWithBlobsOnly(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s := newStack(t, db)
+		c := s.client(s.Admin)
+		if _, err := c.CreateRepository(ctx, &sdkecr.CreateRepositoryInput{RepositoryName: aws.String("blobs/only")}); err != nil {
+			t.Fatal(err)
+		}
+		layers, err := mustImage(t).Layers()
+		if err != nil {
+			t.Fatal(err)
+		}
+		repo, err := name.NewRepository(s.Host+"/blobs/only", name.Insecure)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opt := remote.WithAuth(&authn.Basic{Username: "AWS", Password: s.password(t, c)})
+		if err := remote.WriteLayer(repo, layers[0], opt); err != nil {
+			t.Fatal(err)
+		}
+		d, err := layers[0].Digest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := remote.Layer(repo.Digest(d.String()), opt); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Registry().Blob(ctx, "blobs/only", d.String()); err != nil {
+			t.Fatalf("the blob is not linked: %v", err)
+		}
+		if _, err := c.DeleteRepository(ctx, &sdkecr.DeleteRepositoryInput{RepositoryName: aws.String("blobs/only")}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.CreateRepository(ctx, &sdkecr.CreateRepositoryInput{RepositoryName: aws.String("blobs/only")}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Registry().Blob(ctx, "blobs/only", d.String()); err != store.ErrBlobNotFound {
+			t.Fatalf("the recreated repository still links the blob: %v", err)
+		}
+	})
+}
