@@ -38,6 +38,11 @@ type SourceUpdate struct {
 // the source's advisories.
 var ErrShrunk = errors.New("feed shrank by more than half")
 
+// ErrUnknownUnchanged is wrapped by the error of a source whose feed says
+// advisories are unchanged that the database does not hold (its state and
+// the database disagree); Syncer fetches such a source again in full.
+var ErrUnknownUnchanged = errors.New("feed reports advisories unchanged that the database does not hold")
+
 // shrinkFloor is the smallest previous size the shrink check applies to.
 const shrinkFloor = 10
 
@@ -333,7 +338,18 @@ func diffSource(ctx context.Context, tx *store.Tx, d *sourceDelta) error {
 	if err != nil {
 		return err
 	}
-	if n, was := len(d.p.advisories), len(old); was >= shrinkFloor && n*2 < was && !d.p.u.AllowShrink {
+	unchanged := d.p.u.Data.Unchanged
+	missing := 0
+	for _, id := range unchanged {
+		if _, ok := old[id]; !ok {
+			missing++
+		}
+	}
+	if missing > 0 {
+		d.refused = fmt.Errorf("%w (%d of %d)", ErrUnknownUnchanged, missing, len(unchanged))
+		return nil
+	}
+	if n, was := len(d.p.advisories)+len(unchanged), len(old); was >= shrinkFloor && n*2 < was && !d.p.u.AllowShrink {
 		d.refused = fmt.Errorf("%w: %d advisories now, %d before; not applied (apply anyway with --allow-shrink)", ErrShrunk, n, was)
 		return nil
 	}
@@ -344,8 +360,15 @@ func diffSource(ctx context.Context, tx *store.Tx, d *sourceDelta) error {
 
 	// Advisories.
 	var changedIDs []string
-	inNew := make(map[string]bool, len(d.p.advisories))
+	inNew := make(map[string]bool, len(d.p.advisories)+len(unchanged))
+	for _, id := range unchanged {
+		inNew[id] = true
+	}
 	for _, pa := range d.p.advisories {
+		if inNew[pa.id] {
+			d.refused = fmt.Errorf("%w: advisory %s is both read and reported unchanged", ErrUnknownUnchanged, pa.id)
+			return nil
+		}
 		inNew[pa.id] = true
 		o, ok := old[pa.id]
 		switch {
@@ -694,7 +717,7 @@ func recordSource(ctx context.Context, tx *store.Tx, d *sourceDelta, gen int64, 
 		}
 		return sr, err
 	}
-	sr.Advisories, sr.Enrichment = len(d.p.advisories), len(d.p.enrichment)
+	sr.Advisories, sr.Enrichment = len(d.p.advisories)+len(u.Data.Unchanged), len(d.p.enrichment)
 	var lastChange any
 	var srcGen int64
 	if sr.Outcome == OutcomeChanged {

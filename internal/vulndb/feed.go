@@ -43,6 +43,14 @@ type FeedData struct {
 	// Rejected lists the records that failed to parse or validate; the
 	// rest of the feed is still usable.
 	Rejected []RecordError
+	// Unchanged lists the ids of advisories the feed did not read again
+	// because their records are the same bytes as in the fetch whose state
+	// was passed in as prev (an OSV archive entry with the same name,
+	// CRC-32 and size). The database keeps them as it holds them. A feed
+	// may only use it when prev is the state of its own previous fetch; if
+	// the database does not hold one of them, the sync fetches the feed
+	// again with an empty state.
+	Unchanged []string
 }
 
 // RecordError says which record of which feed was rejected and why.

@@ -71,51 +71,35 @@ func (s *Syncer) Sync(ctx context.Context, opts SyncOptions) (*ApplyResult, erro
 	for _, st := range statuses {
 		prev[st.Name] = st.State
 	}
-	updates := make([]SourceUpdate, len(feeds))
-	par := s.Parallel
-	if par <= 0 {
-		par = 2
-	}
-	sem := make(chan struct{}, par)
-	var wg sync.WaitGroup
-	for i, sf := range feeds {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			name := sf.Feed.Name()
-			state := prev[name]
-			if opts.Force {
-				state = FetchState{}
-			}
-			start := time.Now()
-			u := SourceUpdate{Name: name, Kind: sf.Kind, URL: sf.URL, AllowShrink: opts.AllowShrink}
-			data, newState, err := sf.Feed.Fetch(ctx, state)
-			switch {
-			case errors.Is(err, ErrNotModified):
-				u.NotModified, u.State = true, newState
-				log.Info("vulndb: source unchanged upstream", "source", name, "took", time.Since(start).Round(time.Millisecond))
-			case err != nil:
-				u.Err = err
-				log.Warn("vulndb: source failed; keeping its advisories", "source", name, "err", err)
-			case data == nil:
-				u.Err = errors.New("feed returned no data")
-			default:
-				u.Data, u.State = data, newState
-				log.Info("vulndb: source fetched", "source", name, "advisories", len(data.Advisories),
-					"enrichment", len(data.Enrichment), "rejected", len(data.Rejected), "took", time.Since(start).Round(time.Millisecond))
-			}
-			updates[i] = u
-		}()
-	}
-	wg.Wait()
+	updates := s.fetchAll(ctx, feeds, prev, opts)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	res, err := s.DB.Apply(ctx, updates)
 	if err != nil {
 		return nil, err
+	}
+	// A feed that skipped unchanged records the database turns out not to
+	// hold is fetched again in full.
+	var again []SourceFeed
+	for i, sr := range res.Sources {
+		if errors.Is(sr.Err, ErrUnknownUnchanged) {
+			log.Warn("vulndb: source out of step with the database; fetching it in full", "source", sr.Name, "err", sr.Err)
+			again = append(again, feeds[i])
+		}
+	}
+	if len(again) > 0 {
+		res2, err := s.DB.Apply(ctx, s.fetchAll(ctx, again, nil, opts))
+		if err != nil {
+			return nil, err
+		}
+		for _, sr := range res2.Sources {
+			i := slices.IndexFunc(res.Sources, func(x SourceResult) bool { return x.Name == sr.Name })
+			res.Sources[i] = sr
+		}
+		if res2.Generation > 0 {
+			res.Generation, res.ChangeSet = res2.Generation, res2.ChangeSet
+		}
 	}
 	for _, sr := range res.Sources {
 		for i, re := range sr.Rejected {
@@ -140,6 +124,52 @@ func (s *Syncer) Sync(ctx context.Context, opts SyncOptions) (*ApplyResult, erro
 		}
 	}
 	return res, nil
+}
+
+// fetchAll fetches the feeds, a few at a time, each with its previous
+// state from prev (none when prev is nil or opts.Force).
+func (s *Syncer) fetchAll(ctx context.Context, feeds []SourceFeed, prev map[string]FetchState, opts SyncOptions) []SourceUpdate {
+	log := s.logger()
+	updates := make([]SourceUpdate, len(feeds))
+	par := s.Parallel
+	if par <= 0 {
+		par = 2
+	}
+	sem := make(chan struct{}, par)
+	var wg sync.WaitGroup
+	for i, sf := range feeds {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			name := sf.Feed.Name()
+			var state FetchState
+			if !opts.Force {
+				state = prev[name]
+			}
+			start := time.Now()
+			u := SourceUpdate{Name: name, Kind: sf.Kind, URL: sf.URL, AllowShrink: opts.AllowShrink}
+			data, newState, err := sf.Feed.Fetch(ctx, state)
+			switch {
+			case errors.Is(err, ErrNotModified):
+				u.NotModified, u.State = true, newState
+				log.Info("vulndb: source unchanged upstream", "source", name, "took", time.Since(start).Round(time.Millisecond))
+			case err != nil:
+				u.Err = err
+				log.Warn("vulndb: source failed; keeping its advisories", "source", name, "err", err)
+			case data == nil:
+				u.Err = errors.New("feed returned no data")
+			default:
+				u.Data, u.State = data, newState
+				log.Info("vulndb: source fetched", "source", name, "advisories", len(data.Advisories), "unchanged", len(data.Unchanged),
+					"enrichment", len(data.Enrichment), "rejected", len(data.Rejected), "took", time.Since(start).Round(time.Millisecond))
+			}
+			updates[i] = u
+		}()
+	}
+	wg.Wait()
+	return updates
 }
 
 func (s *Syncer) logger() *slog.Logger {

@@ -279,3 +279,46 @@ func TestRunSchedule(t *testing.T) {
 		t.Error("Run synced a database that is not due")
 	}
 }
+
+// TestSyncIncrementalOverHTTP syncs the older Go archive then the newer
+// one from a local server: the feed reads only the changed entries, and
+// the change set is still exactly the archives' delta. A database out of
+// step with the feed's memory (it holds fewer advisories under the same
+// state) makes the sync fetch the feed again in full.
+func TestSyncIncrementalOverHTTP(t *testing.T) {
+	oldZip, newZip := fixtureBytes(t, "feeds/osv/Go/all-2026-06-26.zip"), fixtureBytes(t, "feeds/osv/Go/all.zip")
+	storetest.Each(t, func(t *testing.T, st *store.DB) {
+		ctx := context.Background()
+		db := openDB(t, st)
+		srv := newFeedServer(t, oldZip)
+		feed := osv.NewFeed("osv-Go", srv.URL+"/all.zip", testClient(t), osv.DefaultLimits)
+		syncer := &vulndb.Syncer{DB: db, Sources: []vulndb.SourceFeed{{Feed: feed, Kind: "osv"}}}
+		if res, err := syncer.Sync(ctx, vulndb.SyncOptions{}); err != nil || res.Generation != 1 {
+			t.Fatalf("first sync: %v %+v", err, res)
+		}
+		srv.set(newZip, `"v2"`, "")
+		res, err := syncer.Sync(ctx, vulndb.SyncOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Generation != 2 || res.ChangeSet.Counts() != (vulndb.Counts{Added: 505, Modified: 16}) || res.Sources[0].Advisories != 4291 {
+			t.Fatalf("incremental sync: generation %d, %+v, %+v", res.Generation, res.ChangeSet.Counts(), res.Sources[0])
+		}
+
+		// Another database whose osv-Go holds 100 advisories under the
+		// state the feed remembers.
+		st2 := openDB(t, storetest.SQLite(t))
+		statuses, _ := db.Sources(ctx)
+		small := readOSV(t, "feeds/osv/Go/all.zip", "osv-Go")
+		small.Advisories = small.Advisories[:100]
+		apply(t, st2, vulndb.SourceUpdate{Name: "osv-Go", Data: small, State: statuses[0].State})
+		srv.set(firstEntries(t, newZip, 4290), `"v3"`, "")
+		res, err = (&vulndb.Syncer{DB: st2, Sources: syncer.Sources}).Sync(ctx, vulndb.SyncOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Sources[0].Outcome != vulndb.OutcomeChanged || res.Sources[0].Advisories != 4290 || res.ChangeSet.Counts().Added != 4190 {
+			t.Errorf("out-of-step database: %+v %+v", res.Sources[0], res.ChangeSet)
+		}
+	})
+}

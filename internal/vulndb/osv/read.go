@@ -42,6 +42,11 @@ type item struct {
 	name string
 	size int64 // declared size, -1 when unknown
 	open func() (io.ReadCloser, error)
+	// crc is the CRC-32 an archive declares for the entry.
+	crc uint32
+	// unchanged, when set, is the id of the advisory the record held in
+	// the previous fetch: the record is the same bytes and is not read.
+	unchanged string
 }
 
 // ReadZip reads an OSV all.zip: every *.json entry is one record. Records
@@ -52,14 +57,26 @@ func ReadZip(ctx context.Context, r io.ReaderAt, size int64, source string, lim 
 	if err != nil {
 		return nil, fmt.Errorf("osv %s: read zip: %w", source, err)
 	}
+	data, _, err := parseItems(ctx, zipItems(zr, nil), source, lim)
+	return data, err
+}
+
+// zipItems lists the *.json entries of an archive. Entries whose name,
+// CRC-32 and size match an entry of prev (the previous fetch) are marked
+// unchanged.
+func zipItems(zr *zip.Reader, prev map[string]entryInfo) []item {
 	items := make([]item, 0, len(zr.File))
 	for _, f := range zr.File {
 		if f.FileInfo().IsDir() || !strings.HasSuffix(f.Name, ".json") {
 			continue
 		}
-		items = append(items, item{name: f.Name, size: int64(f.UncompressedSize64), open: f.Open})
+		it := item{name: f.Name, size: int64(f.UncompressedSize64), crc: f.CRC32, open: f.Open}
+		if e, ok := prev[f.Name]; ok && e.crc == f.CRC32 && e.size == f.UncompressedSize64 {
+			it.unchanged = e.id
+		}
+		items = append(items, it)
 	}
-	return parseItems(ctx, items, source, lim)
+	return items
 }
 
 // ReadDir reads a directory tree of OSV JSON records (*.json files, at any
@@ -99,7 +116,8 @@ func ReadDir(ctx context.Context, dir, source string, lim Limits) (*vulndb.FeedD
 		return nil, fmt.Errorf("osv %s: walk %s: %w", source, dir, err)
 	}
 	sort.Slice(items, func(i, j int) bool { return items[i].name < items[j].name })
-	return parseItems(ctx, items, source, lim)
+	data, _, err := parseItems(ctx, items, source, lim)
+	return data, err
 }
 
 // ReadRecords reads JSON holding one OSV record, or an array of records.
@@ -160,24 +178,27 @@ func ReadReaderAt(ctx context.Context, r io.ReaderAt, size int64, name, source s
 	return ReadRecords(data, name, source)
 }
 
-// add records one parse result: the advisory, or the reason it was refused.
-func add(out *vulndb.FeedData, seen map[string]bool, name string, a vulndb.Advisory, err error, source string) {
+// add records one parse result: the advisory, or the reason it was
+// refused. It reports whether the advisory was kept.
+func add(out *vulndb.FeedData, seen map[string]bool, name string, a vulndb.Advisory, err error, source string) bool {
 	if err == nil && seen[a.ID] {
 		err = fmt.Errorf("%w: duplicate id %s", ErrInvalid, a.ID)
 	}
 	if err != nil {
 		out.Rejected = append(out.Rejected, vulndb.RecordError{Feed: source, Record: name, Err: err})
-		return
+		return false
 	}
 	seen[a.ID] = true
 	out.Advisories = append(out.Advisories, a)
+	return true
 }
 
 // parseItems reads and parses the records with a few workers, keeping the
-// feed's order in the result.
-func parseItems(ctx context.Context, items []item, source string, lim Limits) (*vulndb.FeedData, error) {
+// feed's order in the result. ids[i] is the id item i yielded (read or
+// unchanged), "" when it was rejected.
+func parseItems(ctx context.Context, items []item, source string, lim Limits) (*vulndb.FeedData, []string, error) {
 	if lim.MaxRecords > 0 && len(items) > lim.MaxRecords {
-		return nil, fmt.Errorf("osv %s: %w: %d records, limit %d", source, ErrTooLarge, len(items), lim.MaxRecords)
+		return nil, nil, fmt.Errorf("osv %s: %w: %d records, limit %d", source, ErrTooLarge, len(items), lim.MaxRecords)
 	}
 	type result struct {
 		a   vulndb.Advisory
@@ -219,6 +240,9 @@ func parseItems(ctx context.Context, items []item, source string, lim Limits) (*
 	var ctxErr error
 feed:
 	for i := range items {
+		if items[i].unchanged != "" {
+			continue
+		}
 		mu.Lock()
 		stop := fatal != nil
 		mu.Unlock()
@@ -235,17 +259,30 @@ feed:
 	close(next)
 	wg.Wait()
 	if ctxErr != nil {
-		return nil, fmt.Errorf("osv %s: %w", source, ctxErr)
+		return nil, nil, fmt.Errorf("osv %s: %w", source, ctxErr)
 	}
 	if fatal != nil {
-		return nil, fatal
+		return nil, nil, fatal
 	}
 	out := &vulndb.FeedData{Advisories: make([]vulndb.Advisory, 0, len(items))}
+	ids := make([]string, len(items))
 	seen := make(map[string]bool, len(items))
 	for i, r := range results {
-		add(out, seen, items[i].name, r.a, r.err, source)
+		if id := items[i].unchanged; id != "" {
+			if seen[id] {
+				out.Rejected = append(out.Rejected, vulndb.RecordError{Feed: source, Record: items[i].name, Err: fmt.Errorf("%w: duplicate id %s", ErrInvalid, id)})
+				continue
+			}
+			seen[id] = true
+			out.Unchanged = append(out.Unchanged, id)
+			ids[i] = id
+			continue
+		}
+		if add(out, seen, items[i].name, r.a, r.err, source) {
+			ids[i] = r.a.ID
+		}
 	}
-	return out, nil
+	return out, ids, nil
 }
 
 // readItem reads one record into buf, refusing more than max bytes

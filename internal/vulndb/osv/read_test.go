@@ -287,3 +287,67 @@ func FuzzReadZip(f *testing.F) {
 		}
 	})
 }
+
+// zipContents maps each entry of a zip fixture to its bytes.
+func zipContents(t *testing.T, rel string) map[string]string {
+	t.Helper()
+	zr, err := zip.OpenReader(testutil.Fixture(t, rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	out := map[string]string{}
+	for _, f := range zr.File {
+		rc, _ := f.Open()
+		var b bytes.Buffer
+		b.ReadFrom(rc)
+		rc.Close()
+		out[f.Name] = b.String()
+	}
+	return out
+}
+
+// TestFeedSkipsUnchangedEntries serves the older Go archive, then the newer
+// one: the second fetch reads only the entries whose bytes differ and
+// reports the others unchanged; with a state that is not its own it reads
+// everything.
+func TestFeedSkipsUnchangedEntries(t *testing.T) {
+	oldZip, newZip := testutil.Fixture(t, "feeds/osv/Go/all-2026-06-26.zip"), testutil.Fixture(t, "feeds/osv/Go/all.zip")
+	oldC, newC := zipContents(t, "feeds/osv/Go/all-2026-06-26.zip"), zipContents(t, "feeds/osv/Go/all.zip")
+	same := 0
+	for name, b := range newC {
+		if oldC[name] == b {
+			same++
+		}
+	}
+	serve := oldZip
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := os.ReadFile(serve)
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		w.Write(b)
+	}))
+	defer srv.Close()
+	client := fetch.New(fetch.Options{TempDir: t.TempDir(), Retries: -1})
+	feed := NewFeed("osv-Go", srv.URL+"/all.zip", client, DefaultLimits)
+	ctx := context.Background()
+	fd, state, err := feed.Fetch(ctx, vulndb.FetchState{})
+	if err != nil || len(fd.Advisories) != 3786 || len(fd.Unchanged) != 0 {
+		t.Fatalf("first fetch: %v, %d read, %d unchanged", err, len(fd.Advisories), len(fd.Unchanged))
+	}
+	serve = newZip
+	fd2, _, err := feed.Fetch(ctx, state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fd2.Unchanged) != same || len(fd2.Advisories) != len(newC)-same {
+		t.Errorf("second fetch: %d read, %d unchanged; the archives share %d identical entries of %d", len(fd2.Advisories), len(fd2.Unchanged), same, len(newC))
+	}
+	// Another state (say, the database was restored): everything is read.
+	fd3, _, err := feed.Fetch(ctx, vulndb.FetchState{Checksum: "other"})
+	if err != nil || len(fd3.Advisories) != 4291 || len(fd3.Unchanged) != 0 {
+		t.Errorf("fetch with a foreign state: %v, %d read, %d unchanged", err, len(fd3.Advisories), len(fd3.Unchanged))
+	}
+}

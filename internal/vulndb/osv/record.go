@@ -169,10 +169,27 @@ func Parse(data []byte, source string) (vulndb.Advisory, error) {
 	return r.advisory(source)
 }
 
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:+-]{0,199}$`)
+// validID reports whether id is 1 to 200 characters of letters, digits
+// and ._:+- starting with a letter or digit (OSV ids, and the colons of
+// Red Hat family ids such as ALSA-2025:10630).
+func validID(id string) bool {
+	if id == "" || len(id) > 200 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case i > 0 && strings.IndexByte("._:+-", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 func (r *record) advisory(source string) (vulndb.Advisory, error) {
-	if !idPattern.MatchString(r.ID) {
+	if !validID(r.ID) {
 		return vulndb.Advisory{}, fmt.Errorf("%w: id %q", ErrInvalid, r.ID)
 	}
 	bad := func(format string, args ...any) (vulndb.Advisory, error) {
@@ -441,9 +458,13 @@ func mapAffected(in *affected, rater, vendor string) (vulndb.Affected, error) {
 	out.Versions = in.Versions
 
 	// What distributions add: their rating, binary names, and a status.
+	// Only distributions put them there; language ecosystems' objects can
+	// be large (Go's lists of vulnerable symbols) and are not read.
 	var es, ds specific
-	_ = json.Unmarshal(out.EcosystemSpecific, &es)
-	_ = json.Unmarshal(out.DatabaseSpecific, &ds)
+	if distroEcosystems[base] {
+		_ = json.Unmarshal(out.EcosystemSpecific, &es)
+		_ = json.Unmarshal(out.DatabaseSpecific, &ds)
+	}
 	out.VendorSeverity = firstNonEmpty(es.Urgency, ds.Urgency, es.Priority, ds.Priority, es.Severity, ds.Severity)
 	if out.VendorSeverity == "" && distroEcosystems[base] {
 		out.VendorSeverity = vendor
