@@ -224,3 +224,30 @@ func TestRouteClass(t *testing.T) {
 		}
 	}
 }
+
+// TestMiddlewareKeepsResponseController: handlers behind the middleware
+// can still flush, set deadlines and enable full duplex (uploads that
+// answer while the body streams in) through http.ResponseController.
+func TestMiddlewareKeepsResponseController(t *testing.T) {
+	m := New(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	errs := make(chan error, 3)
+	h := m.Middleware(nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		errs <- rc.EnableFullDuplex()
+		errs <- rc.SetReadDeadline(time.Now().Add(time.Minute))
+		w.WriteHeader(http.StatusAccepted)
+		errs <- rc.Flush()
+	}))
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	resp, err := http.Post(srv.URL+"/v2/a/blobs/uploads/", "application/octet-stream", strings.NewReader("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for i := 0; i < 3; i++ {
+		if err := <-errs; err != nil {
+			t.Errorf("response controller through the middleware: %v", err)
+		}
+	}
+}
