@@ -1,0 +1,125 @@
+package scan
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/drydockhq/drydock/internal/blob"
+	"github.com/drydockhq/drydock/internal/index"
+	"github.com/drydockhq/drydock/internal/store"
+	"github.com/drydockhq/drydock/internal/vulndb"
+)
+
+// Options configure a Service.
+type Options struct {
+	// Store is the metadata store; New applies the scan migrations.
+	Store *store.DB
+	// Blobs is the registry's blob store, where layers are read from.
+	Blobs blob.Store
+	// Indexer builds inventories (catalogers.All() with a layer cache).
+	Indexer *index.Indexer
+	// Vulns is the vulnerability database's lookup index; scans match
+	// against its current snapshot.
+	Vulns *vulndb.Index
+	// RepositoryScanOnPush returns a repository's deprecated per-repository
+	// scanOnPush setting; nil means false for all.
+	RepositoryScanOnPush func(ctx context.Context, repository string) (bool, error)
+	// AccountID and Region shape ARNs in findings and events.
+	AccountID string
+	Region    string
+	// Queue tunes the job queue.
+	Queue QueueOptions
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	Log *slog.Logger
+}
+
+// Service is the scanning service.
+type Service struct {
+	db    *store.DB
+	reg   *store.Registry
+	queue *Queue
+	opts  Options
+	log   *slog.Logger
+}
+
+// New migrates the scan domain and returns the service.
+func New(ctx context.Context, o Options) (*Service, error) {
+	if o.Store == nil {
+		return nil, fmt.Errorf("scan: no store")
+	}
+	if err := Migrate(ctx, o.Store); err != nil {
+		return nil, err
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Queue.Now == nil {
+		o.Queue.Now = o.Now
+	}
+	if o.AccountID == "" {
+		o.AccountID = "000000000000"
+	}
+	if o.Region == "" {
+		o.Region = "us-east-1"
+	}
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{db: o.Store, reg: o.Store.Registry(), queue: NewQueue(o.Store, o.Queue), opts: o, log: log}, nil
+}
+
+// Queue returns the service's job queue.
+func (s *Service) Queue() *Queue { return s.queue }
+
+// RegistryScanningConfiguration returns the registry scanning
+// configuration (BASIC without rules when never set).
+func (s *Service) RegistryScanningConfiguration(ctx context.Context) (Config, error) {
+	return loadConfig(ctx, s.db)
+}
+
+// PutRegistryScanningConfiguration validates and stores the configuration
+// and returns it as stored. An invalid one is a *ValidationError.
+func (s *Service) PutRegistryScanningConfiguration(ctx context.Context, c Config) (Config, error) {
+	c, err := c.Normalize()
+	if err != nil {
+		return Config{}, err
+	}
+	err = s.db.InTx(ctx, func(tx *store.Tx) error { return saveConfig(ctx, tx, c, s.opts.Now()) })
+	if err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// EffectiveConfiguration returns each repository's effective scanning
+// configuration under the registry configuration, in the order given.
+func (s *Service) EffectiveConfiguration(ctx context.Context, repositories ...string) ([]RepositoryConfig, error) {
+	c, err := s.RegistryScanningConfiguration(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]RepositoryConfig, 0, len(repositories))
+	for _, r := range repositories {
+		onPush, err := s.repoScanOnPush(ctx, c, r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c.Effective(r, onPush))
+	}
+	return out, nil
+}
+
+func (s *Service) repoScanOnPush(ctx context.Context, c Config, repo string) (bool, error) {
+	if c.ScanType != Basic || s.opts.RepositoryScanOnPush == nil {
+		return false, nil
+	}
+	v, err := s.opts.RepositoryScanOnPush(ctx, repo)
+	if err != nil {
+		return false, fmt.Errorf("scan: scanOnPush of %s: %w", repo, err)
+	}
+	return v, nil
+}
