@@ -24,6 +24,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"regexp"
@@ -313,4 +314,20 @@ func (s Source) feed(o Options) (vulndb.Feed, error) {
 		return epss.New(s.Name, s.URL, o.Client), nil
 	}
 	return nil, fmt.Errorf("unknown kind %q", s.Kind)
+}
+
+// NewSyncer returns the Syncer of the configuration's enabled sources, for
+// a server's scheduled sync:
+//
+//	cfg, err := sources.Load(path)
+//	syncer, err := cfg.NewSyncer(db, index, sources.Options{Client: fetch.New(...)}, log)
+//	go syncer.Run(ctx, cfg.SyncInterval(), onSync)
+//
+// index may be nil.
+func (c *Config) NewSyncer(db *vulndb.DB, index *vulndb.Index, opts Options, log *slog.Logger) (*vulndb.Syncer, error) {
+	feeds, err := c.Feeds(opts)
+	if err != nil {
+		return nil, err
+	}
+	return &vulndb.Syncer{DB: db, Sources: feeds, Index: index, Log: log}, nil
 }
