@@ -28,6 +28,7 @@ func TestCatalogers(t *testing.T) {
 		{"usr/lib/python3/dist-packages/requests-2.28.1.egg-info/PKG-INFO", 0o644, 4000, "python"},
 		{"app/node_modules/lodash/package.json", 0o644, 1000, "npm"},
 		{"opt/app.jar", 0o644, 1 << 20, "java"},
+		{"opt/app.jar", 0o755, 1 << 20, "java"},
 		{"usr/local/bin/app", 0o755, 8 << 20, "binary"},
 		{"app/App.deps.json", 0o644, 5000, "dotnet"},
 		{"var/lib/gems/3.1.0/specifications/rack-2.2.4.gemspec", 0o644, 2000, "ruby"},

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"strings"
 
 	"github.com/drydockhq/drydock/internal/index"
 	"github.com/drydockhq/drydock/internal/index/lang/golang"
@@ -56,9 +57,24 @@ func (*Cataloger) Version() int { return 1 }
 func (*Cataloger) MaxSize() int64 { return maxSize }
 
 // Wants implements index.Cataloger: regular files with an execute bit,
-// large enough to be a Go or Rust program.
-func (*Cataloger) Wants(_ string, mode fs.FileMode, size int64) bool {
-	return mode.IsRegular() && mode&0o111 != 0 && size >= minSize
+// large enough to be a Go or Rust program, except names that say they are
+// archives or scripts (a jar with an execute bit is the java cataloger's).
+func (*Cataloger) Wants(p string, mode fs.FileMode, size int64) bool {
+	return mode.IsRegular() && mode&0o111 != 0 && size >= minSize && !notProgram(p)
+}
+
+// notProgram reports file name extensions of executable files that are
+// not programs.
+func notProgram(p string) bool {
+	i := strings.LastIndexByte(p, '.')
+	if i < 0 || len(p)-i > 5 || strings.IndexByte(p[i:], '/') >= 0 {
+		return false
+	}
+	switch p[i+1:] {
+	case "jar", "war", "ear", "hpi", "jpi", "sh", "py", "pl", "rb", "js":
+		return true
+	}
+	return false
 }
 
 // isExecutable reports whether head starts like an ELF, Mach-O (thin or
