@@ -195,7 +195,8 @@ func benchInventory(tb testing.TB, n int, all []*vulndb.Advisory) []index.Packag
 }
 
 // BenchmarkMatch1000x100000 matches an inventory of 1,000 packages against
-// 100,000 advisories: the real Go, RustSec, PyPI, AlmaLinux and Alpine 3.10
+// 100,000 advisories in the database's lookup index (vulndb.Snapshot):
+// the real Go, RustSec, PyPI, AlmaLinux and Alpine 3.10
 // records, copied under renamed packages to reach the size. The inventory
 // is shaped like a real image's: the 88 packages of a real Debian bookworm
 // (no Debian advisories in this database: every lookup misses), the Go
@@ -206,8 +207,8 @@ func benchInventory(tb testing.TB, n int, all []*vulndb.Advisory) []index.Packag
 // affected).
 func BenchmarkMatch1000x100000(b *testing.B) {
 	_, all := benchDB(b, 100_000)
-	db := newMemDB(all...)
 	pkgs := benchInventory(b, 1000, all)
+	db := vulndb.NewSnapshot(1, all, nil)
 	m := New(db)
 	ctx := context.Background()
 	warm, err := m.Match(ctx, pkgs) // parses the ranges it meets
@@ -242,8 +243,8 @@ func cpuTime(tb testing.TB) time.Duration {
 // inventory meets are parsed on the way.
 func BenchmarkMatchCold(b *testing.B) {
 	_, all := benchDB(b, 100_000)
-	db := newMemDB(all...)
 	pkgs := benchInventory(b, 1000, all)
+	db := vulndb.NewSnapshot(1, all, nil)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {

@@ -14,12 +14,12 @@ import (
 type compiled struct {
 	status vulndb.Status
 	ranges []crange
-	// versions are the listed versions parsed (zero when one does not
-	// parse), rawVersions as listed, for the exact string match OSV
-	// lists ask for.
-	versions    []version.Version
-	rawVersions []string
-	needSemver  bool
+	// versions are the listed versions that parse, sorted for binary
+	// search; unparsed those that do not, matched by their exact string.
+	versions   []version.Version
+	unparsed   []string
+	listed     bool
+	needSemver bool
 	// module is set when the entry's fixes are RPM module builds.
 	module bool
 	err    string
@@ -43,8 +43,10 @@ const (
 type cevent struct {
 	kind eventKind
 	zero bool // introduced "0": before every version
-	raw  string
-	v    version.Version
+	// fix is the fixed version of a fixed event, as a one-element list
+	// findings share.
+	fix []string
+	v   version.Version
 }
 
 // PreparedAdvisories is an Advisories that keeps, beside each key's
@@ -151,7 +153,9 @@ func compileAffected(aff *vulndb.Affected, scheme version.Scheme) compiled {
 			case e.Limit != "":
 				ev.kind, raw = evLimit, e.Limit
 			}
-			ev.raw = raw
+			if ev.kind == evFixed {
+				ev.fix = []string{raw}
+			}
 			if ev.kind == evIntroduced && raw == "0" {
 				ev.zero = true
 			} else if ev.kind == evLimit && raw == "*" {
@@ -184,13 +188,18 @@ func compileAffected(aff *vulndb.Affected, scheme version.Scheme) compiled {
 		c.ranges = append(c.ranges, cr)
 	}
 	if len(aff.Versions) > 0 {
-		c.rawVersions = aff.Versions
-		c.versions = make([]version.Version, len(aff.Versions))
-		for k, raw := range aff.Versions {
-			// A listed version that does not parse still matches by its
-			// exact string.
-			c.versions[k], _ = scheme.Parse(raw)
+		c.listed = true
+		c.versions = make([]version.Version, 0, len(aff.Versions))
+		for _, raw := range aff.Versions {
+			if v, err := scheme.Parse(raw); err == nil {
+				c.versions = append(c.versions, v)
+			} else {
+				// A listed version that does not parse still matches by
+				// its exact string.
+				c.unparsed = append(c.unparsed, raw)
+			}
 		}
+		slices.SortFunc(c.versions, version.Version.Compare)
 	}
 	return c
 }
@@ -205,19 +214,18 @@ func cmpBool(a, b bool) int {
 	return -1
 }
 
-// evaluate says whether the installed version is affected and whether a
-// fix exists; the fixed versions that end the ranges it falls in are
-// appended to s.fixed, once each from position from on.
-func (c *compiled) evaluate(installed, semverInstalled version.Version, p *index.Package, s *state, from int) (hit, fixable bool) {
+// evaluate says whether the installed version is affected, whether a fix
+// exists, and the fixed versions that end the ranges it falls in.
+func (c *compiled) evaluate(installed, semverInstalled version.Version, p *index.Package) (hit, fixable bool, fixes []string) {
 	// A fix built for an RPM module stream applies to modular packages
 	// only, and a non-modular fix to non-modular packages only.
 	if p.Type == index.TypeRPM && c.module != (p.Modularity != "") && len(c.ranges) > 0 {
-		return false, false
+		return false, false, nil
 	}
 	unfixable := c.status == vulndb.StatusUnfixed || c.status == vulndb.StatusWillNotFix || c.status == vulndb.StatusEndOfLife
-	if len(c.ranges) == 0 && len(c.rawVersions) == 0 {
+	if len(c.ranges) == 0 && !c.listed {
 		// A distribution status with no versions covers the release.
-		return unfixable, false
+		return unfixable, false, nil
 	}
 	for i := range c.ranges {
 		r := &c.ranges[i]
@@ -230,33 +238,55 @@ func (c *compiled) evaluate(installed, semverInstalled version.Version, p *index
 		}
 		if in, fix := r.contains(v); in {
 			hit = true
-			if fix != "" && !unfixable {
+			if fix != nil && !unfixable {
 				fixable = true
-				if !slices.Contains(s.fixed[from:], fix) {
-					s.fixed = append(s.fixed, fix)
-				}
+				fixes = mergeFixes(fixes, fix)
 			}
 		}
 	}
 	if !hit {
-		raw := installed.String()
-		for k, rv := range c.rawVersions {
-			if rv == raw || (!c.versions[k].IsZero() && c.versions[k].Compare(installed) == 0) {
-				hit = true
-				break
-			}
+		_, hit = slices.BinarySearchFunc(c.versions, installed, version.Version.Compare)
+		hit = hit || slices.Contains(c.unparsed, installed.String())
+	}
+	return hit, fixable, fixes
+}
+
+// mergeFixes returns a with the versions of b it lacks. Both may be
+// shared: a new list is made when a grows.
+func mergeFixes(a, b []string) []string {
+	if a == nil {
+		return b
+	}
+	for _, v := range b {
+		if !slices.Contains(a, v) {
+			a = append(a[:len(a):len(a)], v)
 		}
 	}
-	return hit, fixable
+	return a
 }
 
 // contains walks the sorted events up to v: an introduced at or below v
 // opens the range, a fixed or limit at or below v closes it, a
 // last_affected below v closes it. It returns the fixed version that ends
 // the open range, if any.
-func (r *crange) contains(v version.Version) (bool, string) {
+func (r *crange) contains(v version.Version) (bool, []string) {
+	// Most installed versions are past every event of a range: one
+	// comparison with the last event settles those.
+	if n := len(r.events); n > 0 {
+		switch last := &r.events[n-1]; last.kind {
+		case evFixed, evLimit:
+			if last.v.Compare(v) <= 0 {
+				return false, nil
+			}
+		case evLastAffected:
+			if last.v.Compare(v) < 0 {
+				return false, nil
+			}
+		}
+	}
 	in := false
-	for i, e := range r.events {
+	for i := range r.events {
+		e := &r.events[i]
 		c := -1
 		if !e.zero {
 			c = e.v.Compare(v)
@@ -274,23 +304,23 @@ func (r *crange) contains(v version.Version) (bool, string) {
 			in = false
 		case evLastAffected:
 			if c >= 0 {
-				return in, ""
+				return in, nil
 			}
 			in = false
 		}
 	}
-	return in, ""
+	return in, nil
 }
 
 // nextFix returns the first fixed event from position i on.
-func (r *crange) nextFix(i int) string {
+func (r *crange) nextFix(i int) []string {
 	for ; i < len(r.events); i++ {
 		switch r.events[i].kind {
 		case evFixed:
-			return r.events[i].raw
+			return r.events[i].fix
 		case evIntroduced, evLastAffected:
-			return ""
+			return nil
 		}
 	}
-	return ""
+	return nil
 }

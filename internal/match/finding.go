@@ -34,9 +34,6 @@ type Finding struct {
 	// rating is).
 	Advisory *vulndb.Advisory
 	Affected *vulndb.Affected
-	// MatchedName is the package name the advisory names: the source
-	// package for distributions, the name as installed for languages.
-	MatchedName string
 	// Status is the distributor's verdict: StatusAffected for upstream
 	// records (their ranges decide), StatusFixed, StatusUnfixed,
 	// StatusWillNotFix or StatusEndOfLife. Never StatusNotAffected.
@@ -47,6 +44,11 @@ type Finding struct {
 	FixedVersions []string
 	FixAvailable  FixAvailable
 }
+
+// MatchedName is the package name the advisory names: the source
+// package for distributions (or the binary package, for RPM distributions
+// that publish per binary package), the name as published for languages.
+func (f *Finding) MatchedName() string { return f.Affected.Package }
 
 // ID is the advisory's id.
 func (f *Finding) ID() string { return f.Advisory.ID }
@@ -124,10 +126,10 @@ func cvssRank(typ string) int {
 }
 
 // sortFindings orders findings by package name, path and advisory id
-// (packages with the same name and path in inventory order). Match makes
-// the findings of one package next to each other, so it sorts those runs
-// and, within each, the few findings of the package.
-func sortFindings(fs []Finding) []Finding {
+// (packages with the same name and path in inventory order), in place.
+// Match makes the findings of one package next to each other, so it sorts
+// those runs and, within each, the few findings of the package.
+func sortFindings(fs []Finding) {
 	type run struct{ start, end int }
 	var runs []run
 	for i := 0; i < len(fs); {
@@ -150,14 +152,36 @@ func sortFindings(fs []Finding) []Finding {
 		return strings.Compare(pa.Path, pb.Path)
 	}
 	if slices.IsSortedFunc(runs, cmp) {
-		return fs
+		return
 	}
 	slices.SortStableFunc(runs, cmp)
-	out := make([]Finding, 0, len(fs))
+	// from[k] is the current position of the finding that belongs at k;
+	// follow each cycle of the permutation, moving one finding at a time
+	// (no copy of the whole slice: matching must allocate little, as the
+	// garbage collector would have to mark the whole database again).
+	from := make([]int32, 0, len(fs))
 	for _, r := range runs {
-		out = append(out, fs[r.start:r.end]...)
+		for i := r.start; i < r.end; i++ {
+			from = append(from, int32(i))
+		}
 	}
-	return out
+	for k := range from {
+		if from[k] < 0 || int(from[k]) == k {
+			continue
+		}
+		tmp := fs[k]
+		dst := k
+		for {
+			src := int(from[dst])
+			from[dst] = -1
+			if src == k {
+				fs[dst] = tmp
+				break
+			}
+			fs[dst] = fs[src]
+			dst = src
+		}
+	}
 }
 
 func byID(a, b Finding) int { return strings.Compare(a.Advisory.ID, b.Advisory.ID) }

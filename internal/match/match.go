@@ -101,7 +101,8 @@ type Result struct {
 // which must not change while the result is in use; they are sorted by
 // package name, path and advisory id.
 func (m *Matcher) Match(ctx context.Context, pkgs []index.Package) (*Result, error) {
-	s := state{res: &Result{}}
+	// Most images have about as many findings as packages, or fewer.
+	s := state{res: &Result{Findings: make([]Finding, 0, len(pkgs))}}
 	for i := range pkgs {
 		if i%256 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -110,18 +111,13 @@ func (m *Matcher) Match(ctx context.Context, pkgs []index.Package) (*Result, err
 		}
 		m.matchPackage(&pkgs[i], &s)
 	}
-	s.res.Findings = sortFindings(s.res.Findings)
+	sortFindings(s.res.Findings)
 	return s.res, nil
 }
 
 // state is what one Match call accumulates.
 type state struct {
 	res *Result
-	// fixed backs the findings' FixedVersions: each finding's list is a
-	// window of it, so findings cost no allocation of their own. A window
-	// keeps pointing at the old array when fixed grows, which is fine:
-	// windows are never appended to.
-	fixed []string
 	// the scheme of the ecosystem of the last package.
 	ecosystem string
 	scheme    version.Scheme
@@ -278,16 +274,15 @@ func (m *Matcher) matchPackage(p *index.Package, s *state) {
 				s.res.Warnings = append(s.res.Warnings, fmt.Sprintf("%s %s %s: %v", t.ecosystem, p.Name, t.version, err))
 				return
 			}
-			matchAdvisory(p, name, &inst, v, group, gplan, s)
+			matchAdvisory(p, &inst, v, group, gplan, s)
 		}
 	}
 }
 
 // matchAdvisory evaluates the affected entries of one advisory for one
 // package name, and adds a finding when any matches.
-func matchAdvisory(p *index.Package, name string, inst *installed, v version.Version, group []vulndb.Match, plan prepared, s *state) {
+func matchAdvisory(p *index.Package, inst *installed, v version.Version, group []vulndb.Match, plan prepared, s *state) {
 	var f *Finding
-	fixStart := len(s.fixed)
 	for gi := range group {
 		c := &plan[gi]
 		if c.status == vulndb.StatusNotAffected {
@@ -303,24 +298,21 @@ func matchAdvisory(p *index.Package, name string, inst *installed, v version.Ver
 		if c.needSemver {
 			sv = inst.semverVersion()
 		}
-		hit, fixable := c.evaluate(v, sv, p, s, fixStart)
+		hit, fixable, fixes := c.evaluate(v, sv, p)
 		if !hit {
 			continue
 		}
 		if f == nil {
 			s.res.Findings = append(s.res.Findings, Finding{
-				Package:     p,
-				Advisory:    mt.Advisory,
-				Affected:    aff,
-				MatchedName: name,
-				Status:      c.status,
+				Package:  p,
+				Advisory: mt.Advisory,
+				Affected: aff,
+				Status:   c.status,
 			})
 			f = &s.res.Findings[len(s.res.Findings)-1]
 		}
 		f.merge(c.status, fixable)
-	}
-	if f != nil && len(s.fixed) > fixStart {
-		f.FixedVersions = s.fixed[fixStart:len(s.fixed):len(s.fixed)]
+		f.FixedVersions = mergeFixes(f.FixedVersions, fixes)
 	}
 }
 

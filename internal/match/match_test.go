@@ -2,7 +2,10 @@ package match
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/drydockhq/drydock/internal/index"
@@ -103,7 +106,7 @@ func TestAlpineOriginAndBackportedFix(t *testing.T) {
 		t.Fatalf("findings %v", got)
 	}
 	f := res.Findings[0]
-	if !slices.Equal(f.FixedVersions, []string{"1.1.1d-r0"}) || f.FixAvailable != FixYes || f.MatchedName != "openssl" {
+	if !slices.Equal(f.FixedVersions, []string{"1.1.1d-r0"}) || f.FixAvailable != FixYes || f.MatchedName() != "openssl" {
 		t.Errorf("finding %+v", f)
 	}
 	// Another release's branch is another key.
@@ -338,4 +341,55 @@ func TestGoToolchainVersion(t *testing.T) {
 			t.Errorf("goToolchainVersion(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+func TestSortFindingsInPlace(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 200 {
+		pkgs := make([]index.Package, 1+r.IntN(12))
+		for i := range pkgs {
+			pkgs[i] = index.Package{Name: string(rune('a' + r.IntN(4))), Path: string(rune('x' + r.IntN(2)))}
+		}
+		var fs []Finding
+		for i := range pkgs {
+			for range r.IntN(4) {
+				fs = append(fs, Finding{Package: &pkgs[i], Advisory: &vulndb.Advisory{ID: fmt.Sprint(r.IntN(50))}})
+			}
+		}
+		// The reference: a stable sort by name, path, inventory position,
+		// then id.
+		want := slices.Clone(fs)
+		slices.SortStableFunc(want, func(a, b Finding) int {
+			if c := strings.Compare(a.Package.Name, b.Package.Name); c != 0 {
+				return c
+			}
+			if c := strings.Compare(a.Package.Path, b.Package.Path); c != 0 {
+				return c
+			}
+			if a.Package != b.Package {
+				return cmpPtr(pkgs, a.Package, b.Package)
+			}
+			return strings.Compare(a.Advisory.ID, b.Advisory.ID)
+		})
+		sortFindings(fs)
+		for i := range fs {
+			if fs[i].Package != want[i].Package || fs[i].Advisory.ID != want[i].Advisory.ID {
+				t.Fatalf("position %d: got %s/%s %s, want %s/%s %s", i, fs[i].Package.Name, fs[i].Package.Path, fs[i].Advisory.ID, want[i].Package.Name, want[i].Package.Path, want[i].Advisory.ID)
+			}
+		}
+	}
+}
+
+// cmpPtr orders two packages of pkgs by their position in it.
+func cmpPtr(pkgs []index.Package, a, b *index.Package) int {
+	var ia, ib int
+	for i := range pkgs {
+		if &pkgs[i] == a {
+			ia = i
+		}
+		if &pkgs[i] == b {
+			ib = i
+		}
+	}
+	return ia - ib
 }
