@@ -2,6 +2,8 @@ package registry_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"net/http"
 	"strings"
@@ -105,4 +107,47 @@ func scrapeMetrics(t *testing.T, base string) string {
 		t.Fatalf("metrics: %d\n%s", res.StatusCode, b)
 	}
 	return string(b)
+}
+
+// TestAnonymousPull checks --anonymous-pull: reads work without
+// credentials, writes still need them.
+func TestAnonymousPull(t *testing.T) {
+	dataDir := t.TempDir()
+	drydock(t, "repo", "create", "--data-dir", dataDir, "public/app")
+	srv := startServer(t, dataDir, "--anonymous-pull")
+	pw := srv.password(t)
+	blob := []byte("public bytes")
+	d := "sha256:" + sha256hex(blob)
+	req, _ := http.NewRequest("POST", srv.URL+"/v2/public/app/blobs/uploads/?digest="+d, bytes.NewReader(blob))
+	req.SetBasicAuth("AWS", pw)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 201 {
+		t.Fatalf("authenticated push: %d", res.StatusCode)
+	}
+	res, err = http.Get(srv.URL + "/v2/public/app/blobs/" + d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !bytes.Equal(got, blob) {
+		t.Fatalf("anonymous pull: %d %q", res.StatusCode, got)
+	}
+	res, err = http.Post(srv.URL+"/v2/public/app/blobs/uploads/", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 401 || res.Header.Get("WWW-Authenticate") == "" {
+		t.Fatalf("anonymous push: %d %v", res.StatusCode, res.Header)
+	}
+}
+
+func sha256hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
 }
