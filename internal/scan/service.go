@@ -8,6 +8,7 @@ import (
 
 	"github.com/drydockhq/drydock/internal/blob"
 	"github.com/drydockhq/drydock/internal/index"
+	"github.com/drydockhq/drydock/internal/index/catalogers"
 	"github.com/drydockhq/drydock/internal/store"
 	"github.com/drydockhq/drydock/internal/vulndb"
 )
@@ -18,7 +19,8 @@ type Options struct {
 	Store *store.DB
 	// Blobs is the registry's blob store, where layers are read from.
 	Blobs blob.Store
-	// Indexer builds inventories (catalogers.All() with a layer cache).
+	// Indexer builds inventories; nil means catalogers.All() with the
+	// store's layer cache.
 	Indexer *index.Indexer
 	// Vulns is the vulnerability database's lookup index; scans match
 	// against its current snapshot.
@@ -40,9 +42,11 @@ type Options struct {
 type Service struct {
 	db    *store.DB
 	reg   *store.Registry
-	queue *Queue
-	opts  Options
-	log   *slog.Logger
+	queue    *Queue
+	indexer  *index.Indexer
+	matchers matcherCache
+	opts     Options
+	log      *slog.Logger
 }
 
 // New migrates the scan domain and returns the service.
@@ -69,7 +73,15 @@ func New(ctx context.Context, o Options) (*Service, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{db: o.Store, reg: o.Store.Registry(), queue: NewQueue(o.Store, o.Queue), opts: o, log: log}, nil
+	ix := o.Indexer
+	if ix == nil {
+		cache, err := index.NewStoreCache(ctx, o.Store)
+		if err != nil {
+			return nil, fmt.Errorf("scan: layer cache: %w", err)
+		}
+		ix = &index.Indexer{Catalogers: catalogers.All(), Cache: cache, Log: log}
+	}
+	return &Service{db: o.Store, reg: o.Store.Registry(), queue: NewQueue(o.Store, o.Queue), indexer: ix, opts: o, log: log}, nil
 }
 
 // Queue returns the service's job queue.

@@ -1,0 +1,541 @@
+package scan_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"io"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"gopkg.in/yaml.v3"
+
+	"github.com/drydockhq/drydock/internal/blob"
+	"github.com/drydockhq/drydock/internal/registry"
+	"github.com/drydockhq/drydock/internal/scan"
+	"github.com/drydockhq/drydock/internal/store"
+	"github.com/drydockhq/drydock/internal/store/storetest"
+	"github.com/drydockhq/drydock/internal/testutil"
+	"github.com/drydockhq/drydock/internal/vulndb"
+	"github.com/drydockhq/drydock/internal/vulndb/feeds/alpine"
+)
+
+const secdbFile = "feeds/alpine-secdb/v3.10/main.yaml"
+
+// alpineImage loads the real alpine:3.10 `docker save` archive.
+func alpineImage(t *testing.T) v1.Image {
+	t.Helper()
+	f, err := os.Open(testutil.Fixture(t, "images/alpine-3.10-docker-archive.tar.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "alpine.tar")
+	out, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, zr); err != nil {
+		t.Fatal(err)
+	}
+	out.Close()
+	img, err := tarball.ImageFromPath(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// apkInstalled reads lib/apk/db/installed from an image's layers (the
+// last layer that has it), independently of Drydock's indexer.
+func apkInstalled(t *testing.T, img v1.Image) []byte {
+	t.Helper()
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var db []byte
+	for _, l := range layers {
+		rc, err := l.Uncompressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := tar.NewReader(rc)
+		for {
+			h, err := tr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.TrimPrefix(h.Name, "./") == "lib/apk/db/installed" {
+				if db, err = io.ReadAll(tr); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		rc.Close()
+	}
+	return db
+}
+
+// withVersions returns img with a layer on top whose apk database gives the
+// named packages other versions (the documented positive case of the
+// fixture: openssl 1.1.1c-r0).
+func withVersions(t *testing.T, img v1.Image, versions map[string]string) v1.Image {
+	t.Helper()
+	var out []string
+	pkg := ""
+	for _, line := range strings.Split(string(apkInstalled(t, img)), "\n") {
+		if v, ok := strings.CutPrefix(line, "P:"); ok {
+			pkg = v
+		}
+		if strings.HasPrefix(line, "V:") {
+			if v, ok := versions[pkg]; ok {
+				line = "V:" + v
+			}
+		}
+		out = append(out, line)
+	}
+	body := []byte(strings.Join(out, "\n"))
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, d := range []string{"lib/", "lib/apk/", "lib/apk/db/"} {
+		if err := tw.WriteHeader(&tar.Header{Name: d, Typeflag: tar.TypeDir, Mode: 0o755}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.WriteHeader(&tar.Header{Name: "lib/apk/db/installed", Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Write(body)
+	tw.Close()
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf.Bytes())), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	img2, err := mutate.AppendLayers(img, layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img2
+}
+
+// apkVersion is a small comparator for the version forms that occur in
+// this test ("1.1.1d-r2", "1.30.1-r3", "20190108-r0"): dotted numbers,
+// an optional letter, a release. It is written here, apart from
+// Drydock's version package, as the independent truth.
+type apkVersion struct {
+	nums   []int
+	letter byte
+	rel    int
+}
+
+func parseAPK(t *testing.T, s string) apkVersion {
+	t.Helper()
+	base, rel, ok := strings.Cut(s, "-r")
+	if !ok {
+		t.Fatalf("version %q has no release", s)
+	}
+	var v apkVersion
+	var err error
+	if v.rel, err = strconv.Atoi(rel); err != nil {
+		t.Fatalf("version %q: %v", s, err)
+	}
+	if c := base[len(base)-1]; c >= 'a' && c <= 'z' {
+		v.letter, base = c, base[:len(base)-1]
+	}
+	for _, p := range strings.Split(base, ".") {
+		n, err := strconv.Atoi(p)
+		if err != nil {
+			t.Fatalf("version %q: %v", s, err)
+		}
+		v.nums = append(v.nums, n)
+	}
+	return v
+}
+
+func lessAPK(a, b apkVersion) bool {
+	for i := 0; i < len(a.nums) && i < len(b.nums); i++ {
+		if a.nums[i] != b.nums[i] {
+			return a.nums[i] < b.nums[i]
+		}
+	}
+	if len(a.nums) != len(b.nums) {
+		return len(a.nums) < len(b.nums)
+	}
+	if a.letter != b.letter {
+		return a.letter < b.letter
+	}
+	return a.rel < b.rel
+}
+
+// expectedFindings computes "CVE package" pairs from the secdb YAML and
+// the image's apk database: a package is affected by every CVE fixed in a
+// version of its origin above the installed one.
+func expectedFindings(t *testing.T, installed []byte) []string {
+	t.Helper()
+	raw, err := os.ReadFile(testutil.Fixture(t, secdbFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Packages []struct {
+			Pkg struct {
+				Name     string              `yaml:"name"`
+				Secfixes map[string][]string `yaml:"secfixes"`
+			} `yaml:"pkg"`
+		} `yaml:"packages"`
+	}
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	fixes := map[string]map[string][]string{}
+	for _, p := range doc.Packages {
+		fixes[p.Pkg.Name] = p.Pkg.Secfixes
+	}
+	var out []string
+	for _, rec := range strings.Split(string(installed), "\n\n") {
+		var pkg, ver, origin string
+		for _, line := range strings.Split(rec, "\n") {
+			k, v, _ := strings.Cut(line, ":")
+			switch k {
+			case "P":
+				pkg = v
+			case "V":
+				ver = v
+			case "o":
+				origin = v
+			}
+		}
+		if pkg == "" {
+			continue
+		}
+		for fixed, cves := range fixes[origin] {
+			if !lessAPK(parseAPK(t, ver), parseAPK(t, fixed)) {
+				continue
+			}
+			for _, c := range cves {
+				out = append(out, c+" "+pkg)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+type stack struct {
+	db   *store.DB
+	svc  *scan.Service
+	host string
+}
+
+func newStack(t *testing.T, db *store.DB) *stack {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := db.MigrateRegistry(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bs, err := blob.NewFS(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(registry.New(registry.Options{Store: db, Blobs: bs, CreateOnPush: true}))
+	t.Cleanup(srv.Close)
+	vdb, err := vulndb.Open(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(testutil.Fixture(t, secdbFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := alpine.Parse(f, "alpine-secdb")
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vdb.Apply(ctx, []vulndb.SourceUpdate{{Name: "alpine-secdb", Kind: "alpine-secdb", Data: data}}); err != nil {
+		t.Fatal(err)
+	}
+	vix, err := vulndb.OpenIndex(ctx, vdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := scan.New(ctx, scan.Options{Store: db, Blobs: bs, Vulns: vix, AccountID: "123456789012", Region: "us-east-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx, scan.RunOptions{PushPoll: 50 * time.Millisecond, QueuePoll: 200 * time.Millisecond}) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	return &stack{db: db, svc: svc, host: strings.TrimPrefix(srv.URL, "http://")}
+}
+
+func (s *stack) push(t *testing.T, img v1.Image, ref string) string {
+	t.Helper()
+	r, err := name.ParseReference(s.host + "/" + ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(r, img); err != nil {
+		t.Fatalf("push %s: %v", ref, err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.String()
+}
+
+// waitStatus polls the image's scan status until it is one of want.
+func (s *stack) waitStatus(t *testing.T, repo, dg string, want ...string) scan.Status {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		st, err := s.svc.ScanStatus(context.Background(), repo, dg)
+		if err == nil {
+			for _, w := range want {
+				if st.Status == w {
+					return st
+				}
+			}
+		} else if !errors.Is(err, scan.ErrScanNotFound) {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s@%s: status %+v (%v), want %v", repo, dg, st, err, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func findingPairs(t *testing.T, s *stack, repo, dg string) ([]string, *scan.FindingsResult) {
+	t.Helper()
+	res, err := s.svc.Findings(context.Background(), repo, dg, scan.Page{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range res.Findings {
+		got = append(got, f.VulnerabilityID+" "+f.Package.Name)
+	}
+	sort.Strings(got)
+	return got, res
+}
+
+func TestScanPushedAlpineImages(t *testing.T) {
+	orig := alpineImage(t)
+	old := withVersions(t, orig, map[string]string{"libcrypto1.1": "1.1.1c-r0", "libssl1.1": "1.1.1c-r0", "musl": "1.1.22-r2", "musl-utils": "1.1.22-r2"})
+	wantOrig := expectedFindings(t, apkInstalled(t, orig))
+	wantOld := expectedFindings(t, apkInstalled(t, old))
+	if len(wantOrig) != 0 || len(wantOld) == 0 {
+		t.Fatalf("the fixture is not what the test expects: shipped %v, modified %v", wantOrig, wantOld)
+	}
+	t.Logf("expected findings of the modified image: %v", wantOld)
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s := newStack(t, db)
+		if _, err := s.svc.PutRegistryScanningConfiguration(ctx, scan.Config{ScanType: scan.Basic, Rules: []scan.Rule{
+			{ScanFrequency: scan.ScanOnPush, RepositoryFilters: []scan.Filter{{Filter: "alpine", FilterType: scan.FilterWildcard}}},
+		}}); err != nil {
+			t.Fatal(err)
+		}
+		origDigest := s.push(t, orig, "alpine/shipped:3.10")
+		oldDigest := s.push(t, old, "alpine/old:3.10")
+		manualDigest := s.push(t, old, "other/old:3.10")
+
+		st := s.waitStatus(t, "alpine/shipped", origDigest, scan.StatusComplete, scan.StatusFailed)
+		if st.Status != scan.StatusComplete || st.Description != "The scan was completed successfully." || st.Platform != "ALPINE_3_10" {
+			t.Fatalf("shipped image: %+v", st)
+		}
+		got, res := findingPairs(t, s, "alpine/shipped", origDigest)
+		if len(got) != 0 {
+			t.Fatalf("shipped alpine:3.10 (openssl 1.1.1d-r2) has findings %v; the secdb has none for it", got)
+		}
+		if len(res.SeverityCounts) != 0 {
+			t.Errorf("severity counts %v", res.SeverityCounts)
+		}
+
+		s.waitStatus(t, "alpine/old", oldDigest, scan.StatusComplete)
+		got, res = findingPairs(t, s, "alpine/old", oldDigest)
+		if strings.Join(got, "\n") != strings.Join(wantOld, "\n") {
+			t.Fatalf("findings:\n%s\nwant (from the secdb):\n%s", strings.Join(got, "\n"), strings.Join(wantOld, "\n"))
+		}
+		for _, f := range res.Findings {
+			// The secdb rates nothing and no NVD data is loaded.
+			if f.Severity != scan.SevUndefined || f.FixAvailable != "YES" || f.Status != scan.FindingActive || f.Package.PackageManager != "OS" {
+				t.Errorf("finding %+v", f)
+			}
+			if f.Package.Name == "libssl1.1" && (f.Package.Version != "1.1.1c" || f.Package.Release != "r0" || f.Package.FixedInVersion != "1.1.1d-r0") {
+				t.Errorf("openssl finding package %+v", f.Package)
+			}
+		}
+		if res.SeverityCounts[scan.SevUndefined] != len(wantOld) || len(res.SeverityCounts) != 1 {
+			t.Errorf("severity counts %v", res.SeverityCounts)
+		}
+		// Paging returns every finding once.
+		var paged []string
+		page := scan.Page{Limit: 3}
+		for {
+			r, err := s.svc.Findings(ctx, "alpine/old", oldDigest, page)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range r.Findings {
+				paged = append(paged, f.VulnerabilityID+" "+f.Package.Name)
+			}
+			if r.Next == "" {
+				break
+			}
+			page.After = r.Next
+		}
+		sort.Strings(paged)
+		if strings.Join(paged, ",") != strings.Join(wantOld, ",") {
+			t.Errorf("paged findings %v", paged)
+		}
+
+		// Scanned on push: a manual scan inside 24 hours is refused, the
+		// same way each time the client retries.
+		for i := 0; i < 3; i++ {
+			if _, err := s.svc.StartImageScan(ctx, "alpine/old", oldDigest); !errors.Is(err, scan.ErrLimitExceeded) {
+				t.Fatalf("manual scan after scan on push, try %d: %v", i+1, err)
+			}
+		}
+		// A repository outside the rule is manual: not scanned on push.
+		if _, err := s.svc.ScanStatus(ctx, "other/old", manualDigest); !errors.Is(err, scan.ErrScanNotFound) {
+			t.Fatalf("manual repository scanned on push: %v", err)
+		}
+		if _, err := s.svc.StartImageScan(ctx, "other/old", "sha256:"+strings.Repeat("0", 64)); !errors.Is(err, scan.ErrImageNotFound) {
+			t.Fatalf("scan of a missing image: %v", err)
+		}
+		if _, err := s.svc.StartImageScan(ctx, "other/old", manualDigest); err != nil {
+			t.Fatal(err)
+		}
+		s.waitStatus(t, "other/old", manualDigest, scan.StatusComplete)
+		if got, _ := findingPairs(t, s, "other/old", manualDigest); strings.Join(got, ",") != strings.Join(wantOld, ",") {
+			t.Errorf("manual scan findings %v", got)
+		}
+		if _, err := s.svc.StartImageScan(ctx, "other/old", manualDigest); !errors.Is(err, scan.ErrLimitExceeded) {
+			t.Fatalf("second manual scan: %v", err)
+		}
+
+		events, err := s.svc.Events(ctx, 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		scans := 0
+		for _, e := range events {
+			if e.DetailType == scan.DetailECRImageScan {
+				scans++
+			}
+		}
+		if scans != 3 {
+			t.Errorf("%d ECR Image Scan events, want 3", scans)
+		}
+
+		// Enhanced: continuous for repositories containing "prod"; the
+		// others are not scanned; manual scans are not supported.
+		if _, err := s.svc.PutRegistryScanningConfiguration(ctx, scan.Config{ScanType: scan.Enhanced, Rules: []scan.Rule{
+			{ScanFrequency: scan.ContinuousScan, RepositoryFilters: []scan.Filter{{Filter: "prod", FilterType: scan.FilterWildcard}}},
+		}}); err != nil {
+			t.Fatal(err)
+		}
+		prodDigest := s.push(t, old, "scanrepo-prod:v1")
+		testDigest := s.push(t, old, "scanrepo-test:v1")
+		st = s.waitStatus(t, "scanrepo-prod", prodDigest, scan.StatusActive, scan.StatusFailed)
+		if st.Status != scan.StatusActive || st.Description != "Continuous scan is selected for image." {
+			t.Fatalf("enhanced status %+v", st)
+		}
+		got, res = findingPairs(t, s, "scanrepo-prod", prodDigest)
+		if strings.Join(got, ",") != strings.Join(wantOld, ",") {
+			t.Errorf("enhanced findings %v", got)
+		}
+		for _, f := range res.Findings {
+			if f.Severity != scan.SevUntriaged || !strings.HasPrefix(f.FindingArn, "arn:aws:inspector2:us-east-1:123456789012:finding/") {
+				t.Errorf("enhanced finding %+v", f)
+			}
+		}
+		if _, err := s.svc.StartImageScan(ctx, "scanrepo-prod", prodDigest); !errors.Is(err, scan.ErrNotSupported) {
+			t.Errorf("manual scan under enhanced: %v", err)
+		}
+		if _, err := s.svc.ScanStatus(ctx, "scanrepo-test", testDigest); !errors.Is(err, scan.ErrScanNotFound) {
+			t.Errorf("repository matching no rule was scanned: %v", err)
+		}
+		events, err = s.svc.Events(ctx, events[len(events)-1].ID, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kinds := map[string]int{}
+		for _, e := range events {
+			kinds[e.DetailType]++
+		}
+		if kinds[scan.DetailInspector2Scan] != 1 || kinds[scan.DetailInspector2Finding] != len(wantOld) || kinds[scan.DetailECRImageScan] != 0 {
+			t.Errorf("enhanced events %v", kinds)
+		}
+	})
+}
+
+// TestScanMultiPlatformIndex pushes an index of two platform images: each
+// platform manifest is scanned by its own digest, the index is not.
+func TestScanMultiPlatformIndex(t *testing.T) {
+	orig := alpineImage(t)
+	old := withVersions(t, orig, map[string]string{"libcrypto1.1": "1.1.1c-r0", "libssl1.1": "1.1.1c-r0"})
+	wantOld := expectedFindings(t, apkInstalled(t, old))
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s := newStack(t, db)
+		if _, err := s.svc.PutRegistryScanningConfiguration(ctx, scan.Config{ScanType: scan.Enhanced}); err != nil {
+			t.Fatal(err)
+		}
+		idx := mutate.AppendManifests(empty.Index,
+			mutate.IndexAddendum{Add: orig, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
+			mutate.IndexAddendum{Add: old, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}}})
+		r, err := name.ParseReference(s.host + "/multi/arch:latest")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := remote.WriteIndex(r, idx); err != nil {
+			t.Fatal(err)
+		}
+		idxDigest, _ := idx.Digest()
+		od, _ := orig.Digest()
+		nd, _ := old.Digest()
+		s.waitStatus(t, "multi/arch", od.String(), scan.StatusActive)
+		s.waitStatus(t, "multi/arch", nd.String(), scan.StatusActive)
+		if got, _ := findingPairs(t, s, "multi/arch", od.String()); len(got) != 0 {
+			t.Errorf("amd64 image findings %v", got)
+		}
+		if got, _ := findingPairs(t, s, "multi/arch", nd.String()); strings.Join(got, ",") != strings.Join(wantOld, ",") {
+			t.Errorf("arm64 image findings %v, want %v", got, wantOld)
+		}
+		if _, err := s.svc.ScanStatus(ctx, "multi/arch", idxDigest.String()); !errors.Is(err, scan.ErrScanNotFound) {
+			t.Errorf("index scanned: %v", err)
+		}
+	})
+}
+

@@ -1,0 +1,117 @@
+package scan
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/drydockhq/drydock/internal/store"
+)
+
+// Event sources and detail types written to the scan outbox.
+const (
+	SourceECR        = "aws.ecr"
+	SourceInspector2 = "aws.inspector2"
+
+	DetailECRImageScan      = "ECR Image Scan"
+	DetailInspector2Scan    = "Inspector2 Scan"
+	DetailInspector2Finding = "Inspector2 Finding"
+)
+
+// Event is one row of the scan outbox: an EventBridge event's source,
+// detail-type and detail; the delivery service adds the envelope.
+type Event struct {
+	ID         int64
+	CreatedAt  time.Time
+	Source     string
+	DetailType string
+	Detail     json.RawMessage
+}
+
+func insertEvent(ctx context.Context, tx *store.Tx, source, detailType string, detail any, now time.Time) error {
+	b, err := json.Marshal(detail)
+	if err != nil {
+		return fmt.Errorf("scan: encode event: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO scan_outbox (created_at, source, detail_type, detail) VALUES (?, ?, ?, ?)`,
+		ms(now), source, detailType, string(b)); err != nil {
+		return fmt.Errorf("scan: outbox: %w", err)
+	}
+	return nil
+}
+
+func (s *Service) repositoryArn(repo string) string {
+	return fmt.Sprintf("arn:aws:ecr:%s:%s:repository/%s", s.opts.Region, s.opts.AccountID, repo)
+}
+
+// scanEvents writes a completed scan's events: ECR Image Scan for basic
+// scans; Inspector2 Scan for an image's first enhanced scan and one
+// Inspector2 Finding per finding new to the image.
+func (s *Service) scanEvents(ctx context.Context, tx *store.Tx, repo, dg string, p payload, fs []Finding, created map[string]bool, now time.Time) error {
+	tags := p.Tags
+	if tags == nil {
+		tags = []string{}
+	}
+	if p.ScanType == Basic {
+		return insertEvent(ctx, tx, SourceECR, DetailECRImageScan, map[string]any{
+			"scan-status":             StatusComplete,
+			"repository-name":         repo,
+			"finding-severity-counts": SeverityCounts(fs),
+			"image-digest":            dg,
+			"image-tags":              tags,
+		}, now)
+	}
+	if p.Trigger != "rescan" {
+		counts := map[string]int{SevCritical: 0, SevHigh: 0, SevMedium: 0, "TOTAL": len(fs)}
+		for _, f := range fs {
+			if _, ok := counts[f.Severity]; ok {
+				counts[f.Severity]++
+			}
+		}
+		if err := insertEvent(ctx, tx, SourceInspector2, DetailInspector2Scan, map[string]any{
+			"scan-status":             "INITIAL_SCAN_COMPLETE",
+			"repository-name":         s.repositoryArn(repo),
+			"finding-severity-counts": counts,
+			"image-digest":            dg,
+			"image-tags":              tags,
+			"version":                 "1.0",
+		}, now); err != nil {
+			return err
+		}
+	}
+	for i := range fs {
+		if !created[fs[i].key] {
+			continue
+		}
+		f := fs[i]
+		f.Status, f.FirstObservedAt, f.LastObservedAt, f.UpdatedAt = FindingActive, now, now, now
+		if err := insertEvent(ctx, tx, SourceInspector2, DetailInspector2Finding, f, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Events lists the scan outbox's events with an id above after, oldest
+// first, at most limit of them.
+func (s *Service) Events(ctx context.Context, after int64, limit int) ([]Event, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, created_at, source, detail_type, detail FROM scan_outbox
+		WHERE id > ? ORDER BY id LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("scan: events: %w", err)
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		var e Event
+		var created int64
+		var detail string
+		if err := rows.Scan(&e.ID, &created, &e.Source, &e.DetailType, &detail); err != nil {
+			return nil, fmt.Errorf("scan: events: %w", err)
+		}
+		e.CreatedAt, e.Detail = fromMS(created), json.RawMessage(detail)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}

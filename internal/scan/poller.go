@@ -1,0 +1,156 @@
+package scan
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/drydockhq/drydock/internal/store"
+)
+
+const pushCursor = "registry_outbox"
+
+// gapWait is how long the poller waits for a hole in the registry outbox's
+// ids to fill: on PostgreSQL an id is taken before its transaction commits,
+// so a lower id can appear after a higher one. A hole older than this is
+// an id whose transaction rolled back.
+const gapWait = 10 * time.Second
+
+// pollPushes reads the registry outbox's image-pushed events after the
+// stored cursor and starts the scans the configuration asks for, in one
+// transaction with the cursor's move. It returns how many events it
+// consumed.
+func (s *Service) pollPushes(ctx context.Context, limit int) (int, error) {
+	var cursor int64
+	err := s.db.QueryRowContext(ctx, `SELECT position FROM scan_cursors WHERE name = ?`, pushCursor).Scan(&cursor)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("scan: outbox cursor: %w", err)
+	}
+	events, err := s.reg.Outbox(ctx, cursor, limit)
+	if err != nil || len(events) == 0 {
+		return 0, err
+	}
+	now := s.opts.Now()
+	// Consume events up to the first hole that may still fill.
+	n := 0
+	for i, e := range events {
+		prev := cursor
+		if i > 0 {
+			prev = events[i-1].ID
+		}
+		if e.ID != prev+1 && now.Sub(e.CreatedAt) < gapWait && prev != 0 {
+			break
+		}
+		n++
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	events = events[:n]
+	cfg, err := s.RegistryScanningConfiguration(ctx)
+	if err != nil {
+		return 0, err
+	}
+	// Decide outside the transaction (repository settings may live in
+	// other domains' tables).
+	type start struct {
+		repo, digest string
+		p            payload
+	}
+	var starts []start
+	for _, e := range events {
+		if e.Kind != store.OutboxImagePushed {
+			continue
+		}
+		var ev store.ImagePushed
+		if err := json.Unmarshal(e.Payload, &ev); err != nil {
+			s.log.Warn("scan: unreadable outbox event", "id", e.ID, "err", err)
+			continue
+		}
+		if !scannable(ev.MediaType, ev.ArtifactType) {
+			continue
+		}
+		onPush, err := s.repoScanOnPush(ctx, cfg, ev.Repository)
+		if err != nil {
+			return 0, err
+		}
+		eff := cfg.Effective(ev.Repository, onPush)
+		if eff.ScanFrequency == Manual {
+			continue
+		}
+		starts = append(starts, start{ev.Repository, ev.Digest, payload{ScanType: cfg.ScanType, Frequency: eff.ScanFrequency, Trigger: "push", Tags: ev.Tags}})
+	}
+	last := events[len(events)-1].ID
+	queued := 0
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		queued = 0
+		for _, st := range starts {
+			err := s.startTx(ctx, tx, st.repo, st.digest, st.p, now)
+			if errors.Is(err, ErrLimitExceeded) {
+				// Pushed again inside its window (a new tag on the same
+				// image): the image's scan stands.
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			queued++
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO scan_cursors (name, position) VALUES (?, ?)
+			ON CONFLICT (name) DO UPDATE SET position = excluded.position`, pushCursor, last)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("scan: start scans on push: %w", err)
+	}
+	if queued > 0 {
+		s.queue.Wake()
+	}
+	return n, nil
+}
+
+// RunOptions tune Run.
+type RunOptions struct {
+	// Concurrency is how many scans run at once (default 2).
+	Concurrency int
+	// PushPoll is how often the registry outbox is read (default 200 ms).
+	PushPoll time.Duration
+	// QueuePoll is how often the queue is checked without a wake-up
+	// (default 2 s).
+	QueuePoll time.Duration
+}
+
+// Run starts scans for pushed images and runs the scan workers until ctx
+// is cancelled.
+func (s *Service) Run(ctx context.Context, o RunOptions) error {
+	if o.PushPoll <= 0 {
+		o.PushPoll = 200 * time.Millisecond
+	}
+	w := &Workers{Queue: s.queue, Handler: s.handle, Concurrency: o.Concurrency, Poll: o.QueuePoll, Log: s.log}
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	t := time.NewTicker(o.PushPoll)
+	defer t.Stop()
+	for {
+		for {
+			n, err := s.pollPushes(ctx, 500)
+			if err != nil {
+				if ctx.Err() == nil {
+					s.log.Error("scan: read pushes", "err", err)
+				}
+				break
+			}
+			if n < 500 {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return <-done
+		case <-t.C:
+		}
+	}
+}

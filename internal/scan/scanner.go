@@ -1,0 +1,495 @@
+package scan
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/drydockhq/drydock/internal/blob"
+	"github.com/drydockhq/drydock/internal/index"
+	"github.com/drydockhq/drydock/internal/index/source"
+	"github.com/drydockhq/drydock/internal/match"
+	"github.com/drydockhq/drydock/internal/store"
+	"github.com/drydockhq/drydock/internal/vulndb"
+)
+
+// Scan statuses (ECR ScanStatus).
+const (
+	StatusInProgress       = "IN_PROGRESS"
+	StatusComplete         = "COMPLETE"
+	StatusFailed           = "FAILED"
+	StatusUnsupportedImage = "UNSUPPORTED_IMAGE"
+	StatusActive           = "ACTIVE"
+	StatusPending          = "PENDING"
+	StatusEligibilityExp   = "SCAN_ELIGIBILITY_EXPIRED"
+	StatusFindingsUnavail  = "FINDINGS_UNAVAILABLE"
+	StatusLimitExceeded    = "LIMIT_EXCEEDED"
+)
+
+// Status descriptions.
+const (
+	descComplete    = "The scan was completed successfully."
+	descInProgress  = "The scan is in progress."
+	descPending     = "The image is waiting for its first scan."
+	descContinuous  = "Continuous scan is selected for image."
+	descOnPush      = "Scan on push is selected for image."
+	descUnsupported = "UnsupportedImageError: The operating system and/or package manager are not supported."
+	descQuota       = "The registry's basic scan quota of 100000 scans per 24 hours is exceeded."
+)
+
+// LimitExceededMessage is ECR's message for ErrLimitExceeded.
+const LimitExceededMessage = "The scan quota per image has been exceeded. Wait and try again."
+
+// Job kind of a scan.
+const kindScan = "scan"
+
+// Basic scanning limits.
+const (
+	ImageScanWindow = 24 * time.Hour
+	RegistryQuota   = 100_000
+)
+
+// Errors of the API.
+var (
+	// ErrLimitExceeded: the image was scanned in the last 24 hours, or the
+	// registry used its daily quota (ECR LimitExceededException).
+	ErrLimitExceeded = errors.New("scan: the scan quota per image has been exceeded")
+	// ErrScanNotFound: the image was never scanned (ScanNotFoundException).
+	ErrScanNotFound = errors.New("scan: no scan found for the image")
+	// ErrImageNotFound: no such image in the repository.
+	ErrImageNotFound = errors.New("scan: image not found")
+	// ErrUnsupportedImage: not an image that can be scanned (an index or an
+	// artifact); UnsupportedImageTypeException.
+	ErrUnsupportedImage = errors.New("scan: the image type is not supported for scanning")
+)
+
+// payload is a scan job's parameters.
+type payload struct {
+	ScanType  ScanType  `json:"scanType"`
+	Frequency Frequency `json:"frequency"`
+	Trigger   string    `json:"trigger"`
+	Tags      []string  `json:"tags,omitempty"`
+}
+
+// Status is an image's scan status.
+type Status struct {
+	Repository  string
+	Digest      string
+	ScanType    ScanType
+	Status      string
+	Description string
+	StartedAt   time.Time
+	CompletedAt time.Time
+	// VulnerabilitySourceUpdatedAt is when the vulnerability database the
+	// scan used was generated.
+	VulnerabilitySourceUpdatedAt time.Time
+	Platform                     string
+}
+
+var imageManifestTypes = map[string]bool{
+	"application/vnd.oci.image.manifest.v1+json":                true,
+	"application/vnd.docker.distribution.manifest.v2+json":      true,
+	"application/vnd.docker.distribution.manifest.v1+prettyjws": false,
+}
+
+var imageConfigTypes = map[string]bool{
+	"application/vnd.oci.image.config.v1+json":           true,
+	"application/vnd.docker.container.image.v1+json":     true,
+	"": true, // docker manifests record no artifact type
+}
+
+// scannable reports whether a pushed manifest is an image to scan:
+// platform images are; indexes are not (their platform manifests are
+// pushed, and scanned, on their own), nor are artifacts.
+func scannable(mediaType, artifactType string) bool {
+	return imageManifestTypes[mediaType] && imageConfigTypes[artifactType]
+}
+
+// startTx records that a scan of (repo, digest) starts and queues its job,
+// inside tx. It returns ErrLimitExceeded for a basic scan inside the
+// image's 24-hour window or past the registry's quota.
+func (s *Service) startTx(ctx context.Context, tx *store.Tx, repo, dg string, p payload, now time.Time) error {
+	var started int64
+	var typ string
+	err := tx.QueryRowContext(ctx, `SELECT started_at, scan_type FROM scan_scans WHERE repository = ? AND image_digest = ?`, repo, dg).Scan(&started, &typ)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return fmt.Errorf("scan: status of %s@%s: %w", repo, dg, err)
+	case ScanType(typ) == p.ScanType && now.Sub(fromMS(started)) < ImageScanWindow:
+		return ErrLimitExceeded
+	}
+	status, desc := StatusInProgress, descInProgress
+	if p.ScanType == Basic {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM scan_starts WHERE started_at > ?`, ms(now.Add(-ImageScanWindow))).Scan(&n); err != nil {
+			return fmt.Errorf("scan: registry quota: %w", err)
+		}
+		if n >= RegistryQuota {
+			return ErrLimitExceeded
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO scan_starts (repository, image_digest, started_at) VALUES (?, ?, ?)`, repo, dg, ms(now)); err != nil {
+			return fmt.Errorf("scan: record scan start: %w", err)
+		}
+	} else {
+		status, desc = StatusPending, descPending
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO scan_scans (repository, image_digest, scan_type, status, description, started_at)
+		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (repository, image_digest) DO UPDATE SET
+		scan_type = excluded.scan_type, status = excluded.status, description = excluded.description, started_at = excluded.started_at`,
+		repo, dg, string(p.ScanType), status, desc, ms(now)); err != nil {
+		return fmt.Errorf("scan: record scan of %s@%s: %w", repo, dg, err)
+	}
+	raw, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	_, err = s.queue.EnqueueTx(ctx, tx, NewJob{Repository: repo, Digest: dg, Kind: kindScan, Payload: string(raw)})
+	return err
+}
+
+// StartImageScan starts a basic scan of an image (ECR StartImageScan). It
+// returns ErrNotSupported under enhanced scanning, ErrLimitExceeded inside
+// the image's 24-hour window (an answer that repeats unchanged when the
+// client retries it), ErrImageNotFound and ErrUnsupportedImage.
+func (s *Service) StartImageScan(ctx context.Context, repo, dg string) (Status, error) {
+	cfg, err := s.RegistryScanningConfiguration(ctx)
+	if err != nil {
+		return Status{}, err
+	}
+	if cfg.ScanType != Basic {
+		return Status{}, ErrNotSupported
+	}
+	m, err := s.reg.Manifest(ctx, repo, dg, false, false)
+	if errors.Is(err, store.ErrManifestNotFound) || errors.Is(err, store.ErrRepositoryNotFound) {
+		return Status{}, ErrImageNotFound
+	}
+	if err != nil {
+		return Status{}, fmt.Errorf("scan: image %s@%s: %w", repo, dg, err)
+	}
+	if !imageManifestTypes[m.MediaType] {
+		return Status{}, ErrUnsupportedImage
+	}
+	now := s.opts.Now()
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		return s.startTx(ctx, tx, repo, dg, payload{ScanType: Basic, Frequency: Manual, Trigger: "manual"}, now)
+	})
+	if err != nil {
+		return Status{}, err
+	}
+	s.queue.Wake()
+	return Status{Repository: repo, Digest: dg, ScanType: Basic, Status: StatusInProgress, Description: descInProgress, StartedAt: fromMS(ms(now))}, nil
+}
+
+// ScanStatus returns the status of an image's last scan, or
+// ErrScanNotFound.
+func (s *Service) ScanStatus(ctx context.Context, repo, dg string) (Status, error) {
+	st := Status{Repository: repo, Digest: dg}
+	var typ string
+	var started, completed, vsu int64
+	err := s.db.QueryRowContext(ctx, `SELECT scan_type, status, description, started_at, completed_at, vuln_source_updated_at, platform
+		FROM scan_scans WHERE repository = ? AND image_digest = ?`, repo, dg).Scan(&typ, &st.Status, &st.Description, &started, &completed, &vsu, &st.Platform)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Status{}, ErrScanNotFound
+	}
+	if err != nil {
+		return Status{}, fmt.Errorf("scan: status of %s@%s: %w", repo, dg, err)
+	}
+	st.ScanType, st.StartedAt, st.CompletedAt, st.VulnerabilitySourceUpdatedAt = ScanType(typ), fromMS(started), fromMS(completed), fromMS(vsu)
+	return st, nil
+}
+
+// blobs reads an image's blobs: layers and configs from the blob store,
+// manifests from the registry's metadata where they are kept.
+func (s *Service) blobs(repo string) source.BlobFunc {
+	return func(ctx context.Context, d string) (io.ReadCloser, error) {
+		dg, err := digest.Parse(d)
+		if err != nil {
+			return nil, fmt.Errorf("blob digest %q: %w", d, err)
+		}
+		if s.opts.Blobs != nil {
+			r, err := s.opts.Blobs.Open(ctx, dg)
+			if err == nil {
+				return r, nil
+			}
+			if !errors.Is(err, blob.ErrNotFound) {
+				return nil, err
+			}
+		}
+		m, err := s.reg.Manifest(ctx, repo, d, false, true)
+		if err != nil {
+			return nil, fmt.Errorf("%s@%s: %w", repo, d, err)
+		}
+		return io.NopCloser(strings.NewReader(string(m.Content))), nil
+	}
+}
+
+// inventory returns the image's inventory, from the store when it was made
+// before with the same catalogers, else by indexing its layers.
+func (s *Service) inventory(ctx context.Context, repo, dg string) (*index.Inventory, error) {
+	set := s.indexer.CatalogerSet()
+	var raw string
+	err := s.db.QueryRowContext(ctx, `SELECT inventory FROM scan_inventories WHERE image_digest = ? AND catalogers = ?`, dg, set).Scan(&raw)
+	if err == nil {
+		var inv index.Inventory
+		if err := json.Unmarshal([]byte(raw), &inv); err == nil {
+			return &inv, nil
+		}
+	} else if !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("scan: stored inventory: %w", err)
+	}
+	images, err := source.FromBlobs(ctx, repo+"@"+dg, s.blobs(repo), dg, source.Options{})
+	if err != nil {
+		return nil, &permanentError{fmt.Errorf("read image %s@%s: %w", repo, dg, err)}
+	}
+	if len(images) != 1 {
+		return nil, &permanentError{fmt.Errorf("%s@%s holds %d platform images; each is scanned by its own digest", repo, dg, len(images))}
+	}
+	inv, err := s.indexer.Index(ctx, images[0])
+	if err != nil {
+		return nil, fmt.Errorf("index %s@%s: %w", repo, dg, err)
+	}
+	b, err := json.Marshal(inv)
+	if err != nil {
+		return nil, fmt.Errorf("scan: encode inventory: %w", err)
+	}
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO scan_inventories (image_digest, catalogers, inventory, created_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (image_digest) DO UPDATE SET catalogers = excluded.catalogers, inventory = excluded.inventory, created_at = excluded.created_at`,
+		dg, set, string(b), ms(s.opts.Now())); err != nil {
+		return nil, fmt.Errorf("scan: store inventory: %w", err)
+	}
+	return inv, nil
+}
+
+// permanentError is a failure no retry can fix (an image that cannot be
+// read as one).
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// matcherCache keeps one matcher per database generation.
+type matcherCache struct {
+	mu  sync.Mutex
+	gen int64
+	m   *match.Matcher
+}
+
+func (c *matcherCache) get(snap *vulndb.Snapshot) *match.Matcher {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || c.gen != snap.Generation() {
+		c.m, c.gen = match.New(snap), snap.Generation()
+	}
+	return c.m
+}
+
+// handle runs one scan job.
+func (s *Service) handle(ctx context.Context, j *Job) error {
+	if j.Kind != kindScan {
+		return &permanentError{fmt.Errorf("unknown job kind %q", j.Kind)}
+	}
+	var p payload
+	if err := json.Unmarshal([]byte(j.Payload), &p); err != nil {
+		return &permanentError{fmt.Errorf("job payload: %w", err)}
+	}
+	err := s.scan(ctx, j, p)
+	var perm *permanentError
+	if err != nil && (errors.As(err, &perm) || j.Attempts >= j.MaxAttempts) {
+		// Last word: record the failure with the job, so the image shows
+		// FAILED instead of staying in progress.
+		ferr := s.db.InTx(ctx, func(tx *store.Tx) error {
+			if err := s.setStatus(ctx, tx, j.Repository, j.Digest, StatusFailed, "Scan failed: "+err.Error()); err != nil {
+				return err
+			}
+			return s.queue.CompleteTx(ctx, tx, j)
+		})
+		if ferr == nil {
+			j.MarkFinished()
+			s.log.Warn("scan failed", "repository", j.Repository, "digest", j.Digest, "err", err)
+			return nil
+		}
+		return errors.Join(err, ferr)
+	}
+	return err
+}
+
+func (s *Service) setStatus(ctx context.Context, tx *store.Tx, repo, dg, status, desc string) error {
+	_, err := tx.ExecContext(ctx, `UPDATE scan_scans SET status = ?, description = ?, completed_at = ? WHERE repository = ? AND image_digest = ?`,
+		status, desc, ms(s.opts.Now()), repo, dg)
+	if err != nil {
+		return fmt.Errorf("scan: set status of %s@%s: %w", repo, dg, err)
+	}
+	return nil
+}
+
+// scan indexes (or loads the inventory of) the image, matches it against
+// the current database and stores the scan, its findings and its events
+// with the job's completion in one transaction.
+func (s *Service) scan(ctx context.Context, j *Job, p payload) error {
+	repo, dg := j.Repository, j.Digest
+	inv, err := s.inventory(ctx, repo, dg)
+	if err != nil {
+		return err
+	}
+	enhanced := p.ScanType == Enhanced
+	pkgs := inv.Packages
+	if !enhanced {
+		pkgs = make([]index.Package, 0, len(inv.Packages))
+		for _, pk := range inv.Packages {
+			if pk.Type.IsOS() {
+				pkgs = append(pkgs, pk)
+			}
+		}
+	}
+	now := s.opts.Now()
+	if inv.OS == nil && (!enhanced || len(pkgs) == 0) {
+		err := s.db.InTx(ctx, func(tx *store.Tx) error {
+			if err := s.setStatus(ctx, tx, repo, dg, StatusUnsupportedImage, descUnsupported); err != nil {
+				return err
+			}
+			return s.queue.CompleteTx(ctx, tx, j)
+		})
+		if err == nil {
+			j.MarkFinished()
+		}
+		return err
+	}
+	if s.opts.Vulns == nil {
+		return errors.New("no vulnerability database")
+	}
+	snap := s.opts.Vulns.Snapshot()
+	res, err := s.matchers.get(snap).Match(ctx, pkgs)
+	if err != nil {
+		return fmt.Errorf("match %s@%s: %w", repo, dg, err)
+	}
+	findings := make([]Finding, 0, len(res.Findings))
+	seen := map[string]bool{}
+	for i := range res.Findings {
+		f := s.buildFinding(snap, repo, dg, inv, &res.Findings[i], enhanced)
+		if seen[f.key] {
+			continue
+		}
+		seen[f.key] = true
+		findings = append(findings, f)
+	}
+	vsu := s.sourceUpdatedAt(ctx, snap)
+	status, desc := StatusComplete, descComplete
+	if enhanced {
+		status, desc = StatusActive, descContinuous
+		if p.Frequency == ScanOnPush {
+			desc = descOnPush
+		}
+	}
+	platform := ""
+	if inv.OS != nil {
+		platform = platformName(inv)
+	}
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE scan_scans SET status = ?, description = ?, completed_at = ?, vuln_source_updated_at = ?,
+			generation = ?, platform = ? WHERE repository = ? AND image_digest = ?`,
+			status, desc, ms(now), ms(vsu), snap.Generation(), platform, repo, dg)
+		if err != nil {
+			return fmt.Errorf("scan: store scan: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			// The status row went away (repository deleted): nothing to store.
+			return s.queue.CompleteTx(ctx, tx, j)
+		}
+		created, err := storeFindings(ctx, tx, repo, dg, findings, now)
+		if err != nil {
+			return err
+		}
+		if err := s.scanEvents(ctx, tx, repo, dg, p, findings, created, now); err != nil {
+			return err
+		}
+		return s.queue.CompleteTx(ctx, tx, j)
+	})
+	if err != nil {
+		return err
+	}
+	j.MarkFinished()
+	return nil
+}
+
+// sourceUpdatedAt is when the snapshot's generation was made.
+func (s *Service) sourceUpdatedAt(ctx context.Context, snap *vulndb.Snapshot) time.Time {
+	var created int64
+	err := s.db.QueryRowContext(ctx, `SELECT created_at FROM vulndb_generations WHERE id = ?`, snap.Generation()).Scan(&created)
+	if err != nil {
+		return s.opts.Now()
+	}
+	return fromMS(created)
+}
+
+// findingCols are the columns of one stored finding.
+const findingCols = 15
+
+// storeFindings upserts the scan's findings (keeping firstObservedAt and a
+// SUPPRESSED status, reopening CLOSED ones), closes the image's findings
+// this scan did not see, and returns the keys of findings new to the image.
+func storeFindings(ctx context.Context, tx *store.Tx, repo, dg string, fs []Finding, now time.Time) (map[string]bool, error) {
+	existing := map[string]string{}
+	rows, err := tx.QueryContext(ctx, `SELECT finding_key, status FROM scan_findings WHERE repository = ? AND image_digest = ?`, repo, dg)
+	if err != nil {
+		return nil, fmt.Errorf("scan: existing findings: %w", err)
+	}
+	for rows.Next() {
+		var k, st string
+		if err := rows.Scan(&k, &st); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("scan: existing findings: %w", err)
+		}
+		existing[k] = st
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("scan: existing findings: %w", err)
+	}
+	created := map[string]bool{}
+	t := ms(now)
+	const batch = 30 // 30 rows x 15 columns stay well inside both backends' parameter limits
+	for start := 0; start < len(fs); start += batch {
+		end := min(start+batch, len(fs))
+		args := make([]any, 0, (end-start)*findingCols)
+		for i := start; i < end; i++ {
+			f := &fs[i]
+			if _, ok := existing[f.key]; !ok {
+				created[f.key] = true
+			}
+			body, err := json.Marshal(f)
+			if err != nil {
+				return nil, fmt.Errorf("scan: encode finding: %w", err)
+			}
+			args = append(args, repo, dg, f.key, f.ID, f.VulnerabilityID, f.Package.Name, f.Package.Version,
+				f.Package.PackageManager, f.Severity, FindingActive, f.FixAvailable, t, t, t, string(body))
+		}
+		row := "(" + strings.TrimSuffix(strings.Repeat("?,", findingCols), ",") + ")"
+		values := strings.TrimSuffix(strings.Repeat(row+",", end-start), ",")
+		if _, err := tx.ExecContext(ctx, `INSERT INTO scan_findings (repository, image_digest, finding_key, finding_id, advisory_id,
+			package_name, package_version, package_manager, severity, status, fix_available, first_observed_at, last_observed_at,
+			updated_at, finding) VALUES `+values+`
+			ON CONFLICT (repository, image_digest, finding_key) DO UPDATE SET
+				status = CASE WHEN scan_findings.status = 'CLOSED' THEN 'ACTIVE' ELSE scan_findings.status END,
+				updated_at = CASE WHEN scan_findings.status = 'CLOSED' OR scan_findings.severity <> excluded.severity
+					OR scan_findings.fix_available <> excluded.fix_available OR scan_findings.finding <> excluded.finding
+					THEN excluded.updated_at ELSE scan_findings.updated_at END,
+				severity = excluded.severity, fix_available = excluded.fix_available, finding = excluded.finding,
+				last_observed_at = excluded.last_observed_at`, args...); err != nil {
+			return nil, fmt.Errorf("scan: store findings: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE scan_findings SET status = 'CLOSED', updated_at = ?
+		WHERE repository = ? AND image_digest = ? AND status <> 'CLOSED' AND last_observed_at < ?`, t, repo, dg, t); err != nil {
+		return nil, fmt.Errorf("scan: close findings: %w", err)
+	}
+	return created, nil
+}
