@@ -38,6 +38,7 @@ func commands() []command {
 		{"version", "print the version", runVersion},
 		{"db", "update, inspect, import and export the vulnerability database", runDB},
 		{"sbom", "list the packages of an image as CycloneDX, SPDX or a table", runSBOM},
+		{"scan", "scan an image for known vulnerabilities with the local database", runScan},
 		{"serve", "run the registry server", runServe},
 		{"repo", "create, list and delete repositories", runRepo},
 		{"gc", "remove abandoned uploads and unreferenced blobs (online)", runGC},

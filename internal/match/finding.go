@@ -57,8 +57,9 @@ func (f *Finding) ID() string { return f.Advisory.ID }
 func (f *Finding) Aliases() []string { return cveFirst(f.Advisory.Aliases) }
 
 // Severity returns the vendor's rating (the affected entry's own first,
-// then the advisory's) and the CVSS rating of the newest CVSS version the
-// advisory carries; each says its source. Either may be nil.
+// then the advisory's) and the advisory's CVSS rating (v3 first, see
+// cvssRank); each says its source. Either may be nil. Describe adds what
+// the enrichment sources say.
 func (f *Finding) Severity() (vendor, cvss *vulndb.Severity) {
 	return severities(f.Advisory, f.Affected)
 }
@@ -89,7 +90,7 @@ func cveFirst(aliases []string) []string {
 }
 
 // severities picks the vendor rating (the affected entry's own first, then
-// the advisory's) and the CVSS rating of the newest CVSS version.
+// the advisory's) and the preferred CVSS rating (see cvssRank).
 func severities(adv *vulndb.Advisory, aff *vulndb.Affected) (vendor, cvss *vulndb.Severity) {
 	if aff != nil && aff.VendorSeverity != "" {
 		vendor = &vulndb.Severity{Type: vulndb.SeverityVendor, Score: aff.VendorSeverity, Source: adv.Source}
@@ -112,14 +113,16 @@ func severities(adv *vulndb.Advisory, aff *vulndb.Affected) (vendor, cvss *vulnd
 	return vendor, cvss
 }
 
-// cvssRank orders the CVSS severity types by version; 0 for others.
+// cvssRank orders the CVSS severity types by preference: v3 (what NVD,
+// GitHub and Amazon Inspector report first), then v4, then v2; 0 for
+// others.
 func cvssRank(typ string) int {
 	switch typ {
 	case vulndb.SeverityCVSSv2:
 		return 1
-	case vulndb.SeverityCVSSv3:
-		return 2
 	case vulndb.SeverityCVSSv4:
+		return 2
+	case vulndb.SeverityCVSSv3:
 		return 3
 	}
 	return 0
