@@ -286,7 +286,9 @@ func newStack(t *testing.T, db *store.DB) *stack {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx, scan.RunOptions{PushPoll: 50 * time.Millisecond, QueuePoll: 200 * time.Millisecond}) }()
+	go func() {
+		done <- svc.Run(ctx, scan.RunOptions{PushPoll: 50 * time.Millisecond, QueuePoll: 200 * time.Millisecond})
+	}()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -538,4 +540,3 @@ func TestScanMultiPlatformIndex(t *testing.T) {
 		}
 	})
 }
-

@@ -101,8 +101,8 @@ var imageManifestTypes = map[string]bool{
 }
 
 var imageConfigTypes = map[string]bool{
-	"application/vnd.oci.image.config.v1+json":           true,
-	"application/vnd.docker.container.image.v1+json":     true,
+	"application/vnd.oci.image.config.v1+json":       true,
+	"application/vnd.docker.container.image.v1+json": true,
 	"": true, // docker manifests record no artifact type
 }
 

@@ -40,8 +40,8 @@ type Options struct {
 
 // Service is the scanning service.
 type Service struct {
-	db    *store.DB
-	reg   *store.Registry
+	db       *store.DB
+	reg      *store.Registry
 	queue    *Queue
 	indexer  *index.Indexer
 	matchers matcherCache
