@@ -63,11 +63,11 @@ type Details struct {
 	// vendor's rating when it has one Drydock can place, else the CVSS
 	// rating, else UNTRIAGED; SeveritySource says which ("vendor",
 	// "cvss" or "").
-	Severity       string         `json:"severity"`
-	SeveritySource string         `json:"severitySource,omitempty"`
-	VendorSeverity *VendorRating  `json:"vendorSeverity,omitempty"`
-	CVSS           *CVSS          `json:"cvss,omitempty"`
-	EPSS           *EPSSScore     `json:"epss,omitempty"`
+	Severity       string        `json:"severity"`
+	SeveritySource string        `json:"severitySource,omitempty"`
+	VendorSeverity *VendorRating `json:"vendorSeverity,omitempty"`
+	CVSS           *CVSS         `json:"cvss,omitempty"`
+	EPSS           *EPSSScore    `json:"epss,omitempty"`
 	// ExploitAvailable is true when one of the advisory's CVEs is in
 	// CISA's Known Exploited Vulnerabilities catalogue (KEV says which).
 	ExploitAvailable bool       `json:"exploitAvailable"`
