@@ -67,3 +67,52 @@ func BenchmarkSmallBlobPush(b *testing.B) {
 	})
 	b.ReportMetric(float64(n.Load())/b.Elapsed().Seconds(), "blobs/s")
 }
+
+// BenchmarkLargeBlobPush measures a monolithic push (POST, then PUT with a
+// 256 MiB body) through the HTTP handler: hashing, writing, fsync, commit.
+func BenchmarkLargeBlobPush(b *testing.B) {
+	const size = 256 << 20
+	db := storetest.SQLite(b)
+	ctx := context.Background()
+	if err := db.MigrateRegistry(ctx); err != nil {
+		b.Fatal(err)
+	}
+	bs, err := blob.NewFS(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := db.Registry().CreateRepository(ctx, "bench/large", time.Now()); err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(registry.New(registry.Options{Store: db, Blobs: bs}))
+	defer srv.Close()
+	data := make([]byte, size)
+	_, _ = rand.Read(data)
+	d := digest.FromBytes(data)
+	b.SetBytes(size)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		res, err := http.Post(srv.URL+"/v2/bench/large/blobs/uploads/", "", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		res.Body.Close()
+		req, _ := http.NewRequest("PUT", srv.URL+res.Header.Get("Location")+"?digest="+d.String(), bytes.NewReader(data))
+		res, err = http.DefaultClient.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 201 {
+			b.Fatalf("PUT: %d", res.StatusCode)
+		}
+		b.StopTimer()
+		if err := bs.Delete(ctx, d, time.Now().Add(time.Hour), nil); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := db.SQL().ExecContext(ctx, `DELETE FROM registry_repository_blobs`); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+}

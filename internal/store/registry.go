@@ -86,6 +86,11 @@ func (r *Registry) CreateRepository(ctx context.Context, name string, now time.T
 
 // EnsureRepository returns the repository, creating it if it is missing.
 func (r *Registry) EnsureRepository(ctx context.Context, name string, now time.Time) (Repository, error) {
+	// Read first: the repository nearly always exists, and a read costs no
+	// durable commit.
+	if repo, err := r.Repository(ctx, name); !errors.Is(err, ErrRepositoryNotFound) {
+		return repo, err
+	}
 	if _, err := r.db.ExecContext(ctx, `INSERT INTO registry_repositories (name, created_at) VALUES (?, ?)
 		ON CONFLICT (name) DO NOTHING`, name, ms(now)); err != nil {
 		return Repository{}, fmt.Errorf("store: create repository %s: %w", name, err)
