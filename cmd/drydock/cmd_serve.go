@@ -11,11 +11,14 @@ import (
 	"time"
 
 	"github.com/drydockhq/drydock/internal/auth"
+	"github.com/drydockhq/drydock/internal/awsapi"
 	"github.com/drydockhq/drydock/internal/awsapi/ecr"
 	"github.com/drydockhq/drydock/internal/blob"
 	"github.com/drydockhq/drydock/internal/obs"
 	"github.com/drydockhq/drydock/internal/registry"
+	"github.com/drydockhq/drydock/internal/scan"
 	"github.com/drydockhq/drydock/internal/store"
+	"github.com/drydockhq/drydock/internal/vulndb"
 )
 
 // runServe runs the registry server until the process is told to stop
@@ -29,6 +32,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	createOnPush := fs.Bool("create-on-push", false, "create repositories on first push instead of answering NAME_UNKNOWN")
 	anonymousPull := fs.Bool("anonymous-pull", false, "let requests without credentials pull")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 60*time.Second, "how long to wait for requests in flight when stopping")
+	scanWorkers := fs.Int("scan-workers", 2, "how many image scans run at once")
 	if err := parseFlags(e, fs, args); err != nil {
 		return err
 	}
@@ -69,6 +73,29 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+
+	// Scanning: pushed images are scanned by workers from the durable
+	// queue in the store, beside the server (docs/scanning.md).
+	account, err := awsapi.LoadAccount(ctx, db)
+	if err != nil {
+		return err
+	}
+	vdb, err := vulndb.Open(ctx, db)
+	if err != nil {
+		return err
+	}
+	vix, err := vulndb.OpenIndex(ctx, vdb)
+	if err != nil {
+		return err
+	}
+	scanner, err := scan.New(ctx, scan.Options{Store: db, Blobs: blobs, Vulns: vix, AccountID: account.ID, Log: e.log})
+	if err != nil {
+		return err
+	}
+	scanCtx, stopScans := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopScans()
+	scansDone := make(chan error, 1)
+	go func() { scansDone <- scanner.Run(scanCtx, scan.RunOptions{Concurrency: *scanWorkers}) }()
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", obs.HealthHandler(func(ctx context.Context) error { return db.SQL().PingContext(ctx) }))
@@ -115,6 +142,12 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
+	}
+	// Running scans are given back to the queue; another replica or the
+	// next start runs them.
+	stopScans()
+	if err := <-scansDone; err != nil {
+		return fmt.Errorf("scan workers: %w", err)
 	}
 	e.log.Info("stopped")
 	return nil

@@ -121,6 +121,9 @@ type RunOptions struct {
 	// QueuePoll is how often the queue is checked without a wake-up
 	// (default 2 s).
 	QueuePoll time.Duration
+	// VulnRefresh is how often the vulnerability index is brought to the
+	// store's current generation (default 30 s).
+	VulnRefresh time.Duration
 }
 
 // Run starts scans for pushed images and runs the scan workers until ctx
@@ -129,12 +132,22 @@ func (s *Service) Run(ctx context.Context, o RunOptions) error {
 	if o.PushPoll <= 0 {
 		o.PushPoll = 200 * time.Millisecond
 	}
+	if o.VulnRefresh <= 0 {
+		o.VulnRefresh = 30 * time.Second
+	}
 	w := &Workers{Queue: s.queue, Handler: s.handle, Concurrency: o.Concurrency, Poll: o.QueuePoll, Log: s.log}
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
 	t := time.NewTicker(o.PushPoll)
 	defer t.Stop()
+	lastRefresh := time.Now()
 	for {
+		if s.opts.Vulns != nil && time.Since(lastRefresh) >= o.VulnRefresh {
+			lastRefresh = time.Now()
+			if _, err := s.opts.Vulns.Refresh(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("scan: refresh vulnerability index", "err", err)
+			}
+		}
 		for {
 			n, err := s.pollPushes(ctx, 500)
 			if err != nil {
