@@ -6,9 +6,11 @@ import (
 	"errors"
 	"net/http/httptest"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/drydockhq/drydock/internal/store/storetest"
 )
@@ -113,6 +115,28 @@ func FuzzAuthenticate(f *testing.F) {
 		}
 		if !errors.Is(err, ErrUnauthenticated) {
 			t.Fatalf("%q: error %v is not an authentication error", h, err)
+		}
+	})
+}
+
+// FuzzMatchPattern checks the wildcard matcher against the regular
+// expression the pattern stands for.
+func FuzzMatchPattern(f *testing.F) {
+	for _, s := range [][2]string{{"team/*", "team/app/api"}, {"a*b*c", "axxbyyc"}, {"*", "x"}, {"**a", "ba"}, {"a*", ""}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, pattern, name string) {
+		if len(pattern) > 64 || len(name) > 256 || !utf8.ValidString(name) || !utf8.ValidString(pattern) {
+			return // the regexp works on runes, the matcher on bytes
+		}
+		parts := strings.Split(pattern, "*")
+		for i, p := range parts {
+			parts[i] = regexp.QuoteMeta(p)
+		}
+		re := regexp.MustCompile(`^(?s:` + strings.Join(parts, ".*") + `)$`)
+		want := name != "" && re.MatchString(name)
+		if got := matchPattern(pattern, name); got != want {
+			t.Fatalf("matchPattern(%q, %q) = %v, the regexp says %v", pattern, name, got, want)
 		}
 	})
 }
