@@ -246,6 +246,8 @@ func expectedFindings(t *testing.T, installed []byte) []string {
 type stack struct {
 	db   *store.DB
 	svc  *scan.Service
+	vdb  *vulndb.DB
+	feed *vulndb.FeedData
 	host string
 }
 
@@ -287,7 +289,7 @@ func newStack(t *testing.T, db *store.DB) *stack {
 	}
 	done := make(chan error, 1)
 	go func() {
-		done <- svc.Run(ctx, scan.RunOptions{PushPoll: 50 * time.Millisecond, QueuePoll: 200 * time.Millisecond})
+		done <- svc.Run(ctx, scan.RunOptions{PushPoll: 50 * time.Millisecond, QueuePoll: 200 * time.Millisecond, VulnRefresh: 100 * time.Millisecond})
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -295,7 +297,7 @@ func newStack(t *testing.T, db *store.DB) *stack {
 			t.Error(err)
 		}
 	})
-	return &stack{db: db, svc: svc, host: strings.TrimPrefix(srv.URL, "http://")}
+	return &stack{db: db, svc: svc, vdb: vdb, feed: data, host: strings.TrimPrefix(srv.URL, "http://")}
 }
 
 func (s *stack) push(t *testing.T, img v1.Image, ref string) string {
@@ -539,4 +541,84 @@ func TestScanMultiPlatformIndex(t *testing.T) {
 			t.Errorf("index scanned: %v", err)
 		}
 	})
+}
+
+// TestContinuousRescan: under continuous scanning a new database
+// generation re-scans the image from its stored inventory; a finding the
+// new data no longer supports is CLOSED, and comes back ACTIVE with its
+// first observation kept when the data returns.
+func TestContinuousRescan(t *testing.T) {
+	orig := alpineImage(t)
+	old := withVersions(t, orig, map[string]string{"libcrypto1.1": "1.1.1c-r0", "libssl1.1": "1.1.1c-r0"})
+	wantOld := expectedFindings(t, apkInstalled(t, old))
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s := newStack(t, db)
+		if _, err := s.svc.PutRegistryScanningConfiguration(ctx, scan.Config{ScanType: scan.Enhanced}); err != nil {
+			t.Fatal(err)
+		}
+		dg := s.push(t, old, "app/prod:v1")
+		s.waitStatus(t, "app/prod", dg, scan.StatusActive)
+		got, res := findingPairs(t, s, "app/prod", dg)
+		if strings.Join(got, ",") != strings.Join(wantOld, ",") {
+			t.Fatalf("findings %v, want %v", got, wantOld)
+		}
+		first := res.Findings[0].FirstObservedAt
+
+		// A new generation without CVE-2019-1547.
+		var fewer vulndb.FeedData
+		for _, a := range s.feed.Advisories {
+			if a.ID != "ALPINE-CVE-2019-1547" {
+				fewer.Advisories = append(fewer.Advisories, a)
+			}
+		}
+		if len(fewer.Advisories) != len(s.feed.Advisories)-1 {
+			t.Fatalf("ALPINE-CVE-2019-1547 not in the feed")
+		}
+		if _, err := s.vdb.Apply(ctx, []vulndb.SourceUpdate{{Name: "alpine-secdb", Kind: "alpine-secdb", Data: &fewer}}); err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for _, p := range wantOld {
+			if !strings.HasPrefix(p, "CVE-2019-1547 ") {
+				want = append(want, p)
+			}
+		}
+		waitFindings(t, s, "app/prod", dg, want)
+		var closed int
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM scan_findings WHERE advisory_id = 'CVE-2019-1547' AND status = 'CLOSED'`).Scan(&closed); err != nil {
+			t.Fatal(err)
+		}
+		if closed != 2 {
+			t.Errorf("%d closed CVE-2019-1547 findings, want 2", closed)
+		}
+
+		if _, err := s.vdb.Apply(ctx, []vulndb.SourceUpdate{{Name: "alpine-secdb", Kind: "alpine-secdb", Data: s.feed}}); err != nil {
+			t.Fatal(err)
+		}
+		res = waitFindings(t, s, "app/prod", dg, wantOld)
+		for _, f := range res.Findings {
+			if !f.FirstObservedAt.Equal(first) && f.FirstObservedAt.Before(first) {
+				t.Errorf("%s first observed %v, before the first scan %v", f.VulnerabilityID, f.FirstObservedAt, first)
+			}
+			if f.VulnerabilityID == "CVE-2019-1547" && (!f.FirstObservedAt.Equal(first) || !f.LastObservedAt.After(first) || f.Status != scan.FindingActive) {
+				t.Errorf("reopened finding %+v (first scan %v)", f, first)
+			}
+		}
+	})
+}
+
+func waitFindings(t *testing.T, s *stack, repo, dg string, want []string) *scan.FindingsResult {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		got, res := findingPairs(t, s, repo, dg)
+		if strings.Join(got, ",") == strings.Join(want, ",") {
+			return res
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("findings %v, want %v", got, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -144,8 +144,16 @@ func (s *Service) Run(ctx context.Context, o RunOptions) error {
 	for {
 		if s.opts.Vulns != nil && time.Since(lastRefresh) >= o.VulnRefresh {
 			lastRefresh = time.Now()
-			if _, err := s.opts.Vulns.Refresh(ctx); err != nil && ctx.Err() == nil {
+			changed, err := s.opts.Vulns.Refresh(ctx)
+			if err != nil && ctx.Err() == nil {
 				s.log.Error("scan: refresh vulnerability index", "err", err)
+			}
+			if changed {
+				if n, err := s.RescanContinuous(ctx); err != nil && ctx.Err() == nil {
+					s.log.Error("scan: queue continuous re-scans", "err", err)
+				} else if n > 0 {
+					s.log.Info("scan: vulnerability database changed; re-scanning continuous images", "images", n)
+				}
 			}
 		}
 		for {

@@ -1,0 +1,71 @@
+package scan
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/drydockhq/drydock/internal/store"
+)
+
+// RescanContinuous queues a re-scan of every image under continuous
+// scanning (enhanced, ACTIVE, in a repository whose effective frequency is
+// CONTINUOUS_SCAN). A re-scan matches the stored inventory against the
+// current database: no layer is read again. Run calls it when the
+// vulnerability index moves to a new generation. It returns how many
+// re-scans it queued.
+func (s *Service) RescanContinuous(ctx context.Context) (int, error) {
+	cfg, err := s.RegistryScanningConfiguration(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if cfg.ScanType != Enhanced {
+		return 0, nil
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT repository, image_digest FROM scan_scans WHERE scan_type = 'ENHANCED' AND status = ?`, StatusActive)
+	if err != nil {
+		return 0, fmt.Errorf("scan: images under continuous scanning: %w", err)
+	}
+	type image struct{ repo, digest string }
+	var images []image
+	for rows.Next() {
+		var im image
+		if err := rows.Scan(&im.repo, &im.digest); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("scan: images under continuous scanning: %w", err)
+		}
+		images = append(images, im)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	raw, err := json.Marshal(payload{ScanType: Enhanced, Frequency: ContinuousScan, Trigger: "rescan"})
+	if err != nil {
+		return 0, err
+	}
+	queued := 0
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		queued = 0
+		for _, im := range images {
+			if cfg.Effective(im.repo, false).ScanFrequency != ContinuousScan {
+				continue
+			}
+			added, err := s.queue.EnqueueTx(ctx, tx, NewJob{Repository: im.repo, Digest: im.digest, Kind: kindScan, Payload: string(raw)})
+			if err != nil {
+				return err
+			}
+			if added {
+				queued++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if queued > 0 {
+		s.queue.Wake()
+	}
+	return queued, nil
+}
