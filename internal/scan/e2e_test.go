@@ -253,7 +253,31 @@ type stack struct {
 
 func newStack(t *testing.T, db *store.DB) *stack {
 	t.Helper()
+	s := newIdleStack(t, db, scan.QueueOptions{})
+	s.run(t)
+	return s
+}
+
+// run starts the service's workers and push poller until the test ends.
+func (s *stack) run(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- s.svc.Run(ctx, scan.RunOptions{PushPoll: 50 * time.Millisecond, QueuePoll: 200 * time.Millisecond, VulnRefresh: 100 * time.Millisecond})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+// newIdleStack is a registry, a vulnerability database and a scan service
+// whose workers do not run.
+func newIdleStack(t *testing.T, db *store.DB, qo scan.QueueOptions) *stack {
+	t.Helper()
+	ctx := context.Background()
 	if err := db.MigrateRegistry(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -283,20 +307,10 @@ func newStack(t *testing.T, db *store.DB) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := scan.New(ctx, scan.Options{Store: db, Blobs: bs, Vulns: vix, AccountID: "123456789012", Region: "us-east-1"})
+	svc, err := scan.New(ctx, scan.Options{Store: db, Blobs: bs, Vulns: vix, AccountID: "123456789012", Region: "us-east-1", Queue: qo})
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() {
-		done <- svc.Run(ctx, scan.RunOptions{PushPoll: 50 * time.Millisecond, QueuePoll: 200 * time.Millisecond, VulnRefresh: 100 * time.Millisecond})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
 	return &stack{db: db, svc: svc, vdb: vdb, feed: data, host: strings.TrimPrefix(srv.URL, "http://")}
 }
 
@@ -621,4 +635,45 @@ func waitFindings(t *testing.T, s *stack, repo, dg string, want []string) *scan.
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestScanSurvivesKilledWorker: a worker claims the scan of a pushed image
+// and dies without a word; once its lease expires, the restarted service
+// runs the scan, and the dead worker's lease is worthless.
+func TestScanSurvivesKilledWorker(t *testing.T) {
+	old := withVersions(t, alpineImage(t), map[string]string{"libcrypto1.1": "1.1.1c-r0", "libssl1.1": "1.1.1c-r0"})
+	wantOld := expectedFindings(t, apkInstalled(t, old))
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s := newIdleStack(t, db, scan.QueueOptions{Lease: 500 * time.Millisecond})
+		if _, err := s.svc.PutRegistryScanningConfiguration(ctx, scan.Config{ScanType: scan.Basic, Rules: []scan.Rule{
+			{ScanFrequency: scan.ScanOnPush, RepositoryFilters: []scan.Filter{{Filter: "*", FilterType: scan.FilterWildcard}}},
+		}}); err != nil {
+			t.Fatal(err)
+		}
+		dg := s.push(t, old, "app/api:v1")
+		if n, err := s.svc.ConsumePushes(ctx); err != nil || n == 0 {
+			t.Fatalf("consume pushes: %d %v", n, err)
+		}
+		// Consuming again finds nothing new: the cursor moved with the
+		// jobs it queued.
+		if n, err := s.svc.ConsumePushes(ctx); err != nil || n != 0 {
+			t.Fatalf("second consume: %d %v", n, err)
+		}
+		doomed, err := s.svc.Queue().Claim(ctx)
+		if err != nil || doomed == nil || doomed.Digest != dg {
+			t.Fatalf("claim: %+v %v", doomed, err)
+		}
+		if st, err := s.svc.ScanStatus(ctx, "app/api", dg); err != nil || st.Status != scan.StatusInProgress {
+			t.Fatalf("status while claimed: %+v %v", st, err)
+		}
+		s.run(t) // the restarted process
+		s.waitStatus(t, "app/api", dg, scan.StatusComplete)
+		if got, _ := findingPairs(t, s, "app/api", dg); strings.Join(got, ",") != strings.Join(wantOld, ",") {
+			t.Errorf("findings %v, want %v", got, wantOld)
+		}
+		if err := s.svc.Queue().Complete(ctx, doomed); !errors.Is(err, scan.ErrLeaseLost) {
+			t.Errorf("the dead worker completed its job: %v", err)
+		}
+	})
 }

@@ -19,6 +19,11 @@ const pushCursor = "registry_outbox"
 // an id whose transaction rolled back.
 const gapWait = 10 * time.Second
 
+// ConsumePushes starts the scans for the images pushed since the last call
+// (Run calls it on its push poll interval) and returns how many outbox
+// events it consumed.
+func (s *Service) ConsumePushes(ctx context.Context) (int, error) { return s.pollPushes(ctx, 500) }
+
 // pollPushes reads the registry outbox's image-pushed events after the
 // stored cursor and starts the scans the configuration asks for, in one
 // transaction with the cursor's move. It returns how many events it
