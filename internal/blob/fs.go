@@ -380,10 +380,15 @@ type fsUpload struct {
 func (u *fsUpload) ID() string  { return u.id }
 func (u *fsUpload) Size() int64 { return u.size }
 
+// stateMinSize is the upload size from which Close saves the hash state:
+// below it, hashing the bytes again (from the page cache) at the next
+// request costs less than creating the state file.
+const stateMinSize = 8 << 20
+
 // Close saves the hash state for the next request that appends (a PATCH
 // followed by more), then releases the upload.
 func (u *fsUpload) Close() error {
-	if u.dirty && !u.committed && u.h != nil {
+	if u.dirty && !u.committed && u.h != nil && u.size >= stateMinSize {
 		u.saveState()
 	}
 	return u.f.Close()
