@@ -4,8 +4,10 @@ import (
 	"archive/tar"
 	"compress/gzip"
 	"context"
+	"encoding/base64"
 	"io"
 	"log"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -14,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -340,5 +343,47 @@ func TestParse(t *testing.T) {
 		if err != nil || got != want {
 			t.Errorf("Parse(%q) = %+v, %v; want %+v", in, got, err, want)
 		}
+	}
+}
+
+// TestRegistryAuthFile pulls from a registry that demands Basic auth,
+// with credentials only in a docker config file (as `docker login` or
+// `podman login` writes it).
+func TestRegistryAuthFile(t *testing.T) {
+	idx := multiPlatform(t)
+	reg := ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != "ci" || p != "s3cret" {
+			w.Header().Set("WWW-Authenticate", `Basic realm="drydock-test"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		reg.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	u, _ := url.Parse(srv.URL)
+	ref, err := name.ParseReference(u.Host + "/private/alpine:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.WriteIndex(ref, idx, remote.WithAuth(&authn.Basic{Username: "ci", Password: "s3cret"})); err != nil {
+		t.Fatal(err)
+	}
+	cfg := t.TempDir()
+	auth := base64.StdEncoding.EncodeToString([]byte("ci:s3cret"))
+	if err := os.WriteFile(filepath.Join(cfg, "config.json"), []byte(`{"auths":{"`+u.Host+`":{"auth":"`+auth+`"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DOCKER_CONFIG", cfg)
+	t.Setenv("REGISTRY_AUTH_FILE", "")
+	invs := indexAll(t, u.Host+"/private/alpine:1", source.Options{Insecure: true, Platform: "linux/amd64"})
+	if len(invs) != 1 || invs[0].OS == nil || invs[0].OS.Ecosystem != "Alpine:v3.18" {
+		t.Fatalf("%+v", invs)
+	}
+	// Without the file the registry refuses.
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	tg, _ := source.Parse(u.Host + "/private/alpine:1")
+	if _, err := source.Images(context.Background(), tg, source.Options{Insecure: true}); err == nil || !strings.Contains(err.Error(), "401") && !strings.Contains(strings.ToLower(err.Error()), "unauthorized") {
+		t.Errorf("err = %v", err)
 	}
 }
