@@ -275,7 +275,7 @@ func (s *stack) run(t *testing.T) {
 
 // newIdleStack is a registry, a vulnerability database and a scan service
 // whose workers do not run.
-func newIdleStack(t *testing.T, db *store.DB, qo scan.QueueOptions) *stack {
+func newIdleStack(t testing.TB, db *store.DB, qo scan.QueueOptions) *stack {
 	t.Helper()
 	ctx := context.Background()
 	if err := db.MigrateRegistry(ctx); err != nil {
