@@ -112,6 +112,7 @@ type scanner struct {
 	base int64
 	eof  bool
 	fl   io.ReadCloser // reused for trial inflation
+	old  legacy        // for build information of Go before 1.18
 }
 
 // fill reads until buf holds at least n bytes or the stream ends, growing
@@ -161,9 +162,13 @@ func (s *scanner) scan(ctx context.Context, path string) ([]index.Package, error
 	if err := s.fill(cap(s.buf)); err != nil {
 		return nil, err
 	}
+	s.keepHead()
 	for chunks := 0; ; chunks++ {
 		if chunks%64 == 0 && ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		if err := s.collect(); err != nil {
+			return nil, err
 		}
 		// goAt is the next Go header candidate at or after pos, found once
 		// per window; zlib candidates before it are tried first.
@@ -221,7 +226,7 @@ func (s *scanner) goBlock(at int, path string) ([]index.Package, error) {
 		goVersion, modinfo, need, err := golang.DecodeBlock(s.buf[at:])
 		switch {
 		case errors.Is(err, golang.ErrNotInline):
-			return nil, fmt.Errorf("%w: not read", err)
+			return s.oldBlock(at, path)
 		case err != nil:
 			return nil, errNotGo
 		case need == 0:

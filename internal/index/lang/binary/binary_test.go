@@ -177,6 +177,21 @@ func TestInstalledGoPrograms(t *testing.T) {
 	}
 }
 
+// TestGoBefore118 reads a Go program Debian bullseye built with Go 1.15,
+// whose build information is behind pointers.
+func TestGoBefore118(t *testing.T) {
+	deb := langtest.DebianSuite(t, "bullseye", "direnv")
+	bin := filepath.Join(deb.Root, "usr/bin/direnv")
+	want := goVersionM(t, bin)
+	if !want[langtest.Key{Ecosystem: "Go", Name: "stdlib", Version: "1.15.8"}] {
+		t.Fatalf("go version -m: %v", want)
+	}
+	got := langtest.Keys(catalogFile(t, bin))
+	if !maps(got, want) {
+		t.Errorf("got %v\nwant %v", got, want)
+	}
+}
+
 func catalogFile(t testing.TB, p string) []index.Package {
 	t.Helper()
 	f, err := os.Open(p)

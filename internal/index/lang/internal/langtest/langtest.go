@@ -99,11 +99,67 @@ type Deb struct {
 // download and unpacks it, caching both by name and version.
 func Debian(t testing.TB, name string) Deb {
 	t.Helper()
+	return debian(t, "", nil, name)
+}
+
+// DebianSuite is Debian for a package of another Debian release (such as
+// "bullseye", whose Go programs were built by Go before 1.18), read from the
+// mirror the system's apt sources name, with package lists kept in the test
+// cache: the system's apt configuration is not touched.
+func DebianSuite(t testing.TB, suite, name string) Deb {
+	t.Helper()
+	testutil.RequireTool(t, "apt-get")
+	var uri string
+	if b, err := os.ReadFile("/etc/apt/sources.list.d/debian.sources"); err == nil {
+		for line := range strings.Lines(string(b)) {
+			if v, ok := strings.CutPrefix(line, "URIs:"); ok && uri == "" {
+				uri = strings.TrimSpace(v)
+			}
+		}
+	}
+	if uri == "" {
+		t.Fatal("no Debian mirror in /etc/apt/sources.list.d/debian.sources")
+	}
+	var opts []string
+	dir := Cached(t, "apt/"+suite, func(dir string) error {
+		opts = aptOptions(dir)
+		if err := os.MkdirAll(filepath.Join(dir, "lists", "partial"), 0o755); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Join(dir, "cache", "archives", "partial"), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, "sources.list"), []byte("deb "+uri+" "+suite+" main\n"), 0o644); err != nil {
+			return err
+		}
+		_, err := run(dir, "apt-get", append(opts, "-q", "update")...)
+		return err
+	})
+	return debian(t, suite, aptOptions(dir), name)
+}
+
+// aptOptions points apt at a sources list, package lists and cache under
+// dir.
+func aptOptions(dir string) []string {
+	return []string{
+		"-o", "Dir::Etc::sourcelist=" + filepath.Join(dir, "sources.list"),
+		"-o", "Dir::Etc::sourceparts=-",
+		"-o", "Dir::State::Lists=" + filepath.Join(dir, "lists"),
+		"-o", "Dir::Cache=" + filepath.Join(dir, "cache"),
+	}
+}
+
+func debian(t testing.TB, suite string, opts []string, name string) Deb {
+	t.Helper()
 	testutil.RequireTool(t, "apt-get")
 	testutil.RequireTool(t, "dpkg-deb")
-	version := candidate(t, name)
-	dir := Cached(t, "deb/"+name+"_"+strings.ReplaceAll(version, ":", "%3a"), func(dir string) error {
-		if _, err := run(dir, "apt-get", "download", "-q", name+"="+version); err != nil {
+	version := candidate(t, suite, opts, name)
+	key := "deb/" + name + "_" + strings.ReplaceAll(version, ":", "%3a")
+	if suite != "" {
+		key = "deb-" + suite + "/" + name + "_" + strings.ReplaceAll(version, ":", "%3a")
+	}
+	dir := Cached(t, key, func(dir string) error {
+		if _, err := run(dir, "apt-get", append(opts, "download", "-q", name+"="+version)...); err != nil {
 			return err
 		}
 		debs, _ := filepath.Glob(filepath.Join(dir, "*.deb"))
@@ -125,12 +181,12 @@ func Debian(t testing.TB, name string) Deb {
 var candidates sync.Map
 
 // candidate returns the version apt-get would download.
-func candidate(t testing.TB, name string) string {
+func candidate(t testing.TB, suite string, opts []string, name string) string {
 	t.Helper()
-	if v, ok := candidates.Load(name); ok {
+	if v, ok := candidates.Load(suite + "/" + name); ok {
 		return v.(string)
 	}
-	pol := string(Run(t, "", "apt-cache", "policy", name))
+	pol := string(Run(t, "", "apt-cache", append(opts, "policy", name)...))
 	var version string
 	for line := range strings.Lines(pol) {
 		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "Candidate:"); ok {
@@ -140,7 +196,7 @@ func candidate(t testing.TB, name string) string {
 	if version == "" || version == "(none)" {
 		t.Fatalf("apt-cache policy %s: no candidate version (run apt-get update):\n%s", name, pol)
 	}
-	candidates.Store(name, version)
+	candidates.Store(suite+"/"+name, version)
 	return version
 }
 
