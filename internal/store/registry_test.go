@@ -3,7 +3,9 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -183,6 +185,48 @@ func TestRegistryLifecycle(t *testing.T) {
 		repos, err := reg.Repositories(ctx, "", 0)
 		if err != nil || len(repos) != 1 || repos[0].Name != "other" {
 			t.Fatalf("repositories: %+v %v", repos, err)
+		}
+	})
+}
+
+// TestCommitBlobBatches records blobs from many goroutines at once (they
+// share transactions); entries that cannot be recorded (a repository that
+// does not exist) fail alone.
+func TestCommitBlobBatches(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		reg := registryStore(t, db)
+		repo, err := reg.CreateRepository(ctx, "batch", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		const n = 40
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				id := repo.ID
+				if i%10 == 3 {
+					id = repo.ID + 1000 // no such repository
+				}
+				errs[i] = reg.CommitBlob(ctx, id, fmt.Sprintf("sha256:%064x", i), int64(i), time.Now())
+			}(i)
+		}
+		wg.Wait()
+		for i, err := range errs {
+			bad := i%10 == 3
+			if bad != (err != nil) {
+				t.Fatalf("blob %d: err %v", i, err)
+			}
+			if bad {
+				continue
+			}
+			size, err := reg.Blob(ctx, "batch", fmt.Sprintf("sha256:%064x", i))
+			if err != nil || size != int64(i) {
+				t.Fatalf("blob %d after batch: %d %v", i, size, err)
+			}
 		}
 	})
 }
