@@ -102,3 +102,17 @@ func FuzzDepsJSON(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkDepsJSON(b *testing.B) {
+	data, err := os.ReadFile(filepath.Join(langtest.GoModule(b, syft), depsPath))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := New().Catalog(context.Background(), index.File{Path: "a.deps.json", Reader: bytes.NewReader(data)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

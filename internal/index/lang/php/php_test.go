@@ -153,3 +153,16 @@ func FuzzCatalog(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkInstalledJSON(b *testing.B) {
+	data, err := os.ReadFile(filepath.Join(composerProject(b), "app/vendor/composer/installed.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := New().Catalog(context.Background(), index.File{Path: "vendor/composer/installed.json", Reader: bytes.NewReader(data)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -138,3 +138,20 @@ func FuzzParseGemspec(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkGemspec(b *testing.B) {
+	files, _ := filepath.Glob(filepath.Join(langtest.Debian(b, "ruby-nokogiri").Root, "usr/*/*/rubygems-integration/*/specifications/*.gemspec"))
+	if len(files) == 0 {
+		b.Fatal("no gemspec")
+	}
+	data, err := os.ReadFile(files[0])
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := New().Catalog(context.Background(), index.File{Path: "specifications/nokogiri-1.13.10.gemspec", Reader: bytes.NewReader(data)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

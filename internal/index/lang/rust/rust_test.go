@@ -94,3 +94,17 @@ func FuzzCargoLock(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkCargoLock(b *testing.B) {
+	data, err := os.ReadFile(filepath.Join(langtest.GoModule(b, tokenizers), cargoLockPath))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := New().Catalog(context.Background(), index.File{Path: "Cargo.lock", Reader: bytes.NewReader(data)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
