@@ -63,8 +63,7 @@ func TestRepositoriesSDK(t *testing.T) {
 		}
 
 		// A region from another client's configuration shows in the ARN.
-		other := sdkecr.New(sdkecr.Options{Region: "eu-central-1", BaseEndpoint: aws.String(s.URL),
-			Credentials: s.client(s.Admin).Options().Credentials, Retryer: aws.NopRetryer{}})
+		other := sdkecr.New(s.client(s.Admin).Options(), func(o *sdkecr.Options) { o.Region = "eu-central-1" })
 		d, err := other.DescribeRepositories(ctx, &sdkecr.DescribeRepositoriesInput{RepositoryNames: []string{"team/app"}})
 		if err != nil {
 			t.Fatal(err)

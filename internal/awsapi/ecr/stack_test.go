@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	sdkecr "github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/smithy-go"
@@ -65,7 +67,7 @@ type stack struct {
 	logs  *syncBuffer
 }
 
-func newStack(t *testing.T, db *store.DB) *stack {
+func newStack(t testing.TB, db *store.DB) *stack {
 	t.Helper()
 	ctx := context.Background()
 	logs := &syncBuffer{}
@@ -116,13 +118,21 @@ func newStack(t *testing.T, db *store.DB) *stack {
 }
 
 // client is aws-sdk-go-v2's ECR client for the stack, signing with key,
-// in region us-west-2, without retries (each call is one request).
+// in region us-west-2. It retries connection errors only, so every API
+// answer (errors included) is seen as the server sent it: the SDK's
+// transport now and then closes a kept-alive connection under a request
+// it is reading (aws-sdk-go-v2 issue 2737, "use of closed network
+// connection"; a plain net/http client never sees it here), which its
+// default retryer retries too.
 func (s *stack) client(k auth.AccessKey) *sdkecr.Client {
 	return sdkecr.New(sdkecr.Options{
 		Region:       "us-west-2",
 		BaseEndpoint: aws.String(s.URL),
 		Credentials:  credentials.NewStaticCredentialsProvider(k.ID, k.Secret, ""),
-		Retryer:      aws.NopRetryer{},
+		Retryer: retry.NewStandard(func(o *retry.StandardOptions) {
+			o.Retryables = []retry.IsErrorRetryable{retry.RetryableConnectionError{}}
+			o.RateLimiter = ratelimit.None
+		}),
 	})
 }
 
