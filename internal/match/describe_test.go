@@ -131,10 +131,10 @@ func TestDescribeCVSSFromNVD(t *testing.T) {
 	for _, c := range []struct {
 		cve, kind, source, level string
 	}{
-		{"CVE-2016-1585", "cvssMetricV31", "nvd@nist.gov", SeverityCritical},                   // beside a CNA's 3.9 and NVD's v2
-		{"CVE-2022-2956", "cvssMetricV31", "nvd@nist.gov", SeverityMedium},                     // beside a CNA's 3.5
+		{"CVE-2016-1585", "cvssMetricV31", "nvd@nist.gov", SeverityCritical},                    // beside a CNA's 3.9 and NVD's v2
+		{"CVE-2022-2956", "cvssMetricV31", "nvd@nist.gov", SeverityMedium},                      // beside a CNA's 3.5
 		{"CVE-2024-47177", "cvssMetricV31", "security-advisories@github.com", SeverityCritical}, // only a CNA's
-		{"CVE-2014-1424", "cvssMetricV2", "nvd@nist.gov", SeverityMedium},                      // only v2: NVD's bands
+		{"CVE-2014-1424", "cvssMetricV2", "nvd@nist.gov", SeverityMedium},                       // only v2: NVD's bands
 	} {
 		score, vector := nvdMetric(t, c.cve, c.kind, c.source)
 		d := describe(t, alpineAdv("ALPINE-"+c.cve, c.cve), alpinePkg, nvdEnrichment(t, c.cve))
