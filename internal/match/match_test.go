@@ -78,7 +78,7 @@ func match(t *testing.T, db Advisories, pkgs ...index.Package) *Result {
 	return res
 }
 
-func cvss(f Finding) *vulndb.Severity {
+func findingCVSS(f Finding) *vulndb.Severity {
 	_, c := f.Severity()
 	return c
 }
@@ -144,7 +144,7 @@ func TestMavenLog4Shell(t *testing.T) {
 			t.Fatalf("%s: findings %v", c.version, ids(res))
 		}
 		f := res.Findings[0]
-		if !slices.Equal(f.FixedVersions, c.fixed) || f.FixAvailable != FixYes || f.Aliases()[0] != "CVE-2021-44228" || cvss(f) == nil || cvss(f).BaseScore != 10 {
+		if !slices.Equal(f.FixedVersions, c.fixed) || f.FixAvailable != FixYes || f.Aliases()[0] != "CVE-2021-44228" || findingCVSS(f) == nil || findingCVSS(f).BaseScore != 10 {
 			t.Errorf("%s: finding %+v", c.version, f)
 		}
 	}
@@ -392,4 +392,49 @@ func cmpPtr(pkgs []index.Package, a, b *index.Package) int {
 		}
 	}
 	return ia - ib
+}
+
+// TestVersionEdgeCasesThroughMatching checks that matching orders the
+// installed version against a fixed version by its ecosystem's rules
+// (each rule is checked against the ecosystem's own tool in
+// internal/match/version's oracle tests).
+func TestVersionEdgeCasesThroughMatching(t *testing.T) {
+	for _, c := range []struct {
+		rule, ecosystem  string
+		typ              index.Type
+		intro, fix, inst string
+		affected         bool
+	}{
+		{"dpkg epoch", "Debian:12", index.TypeDpkg, "0", "1:2.0-1", "2.5-1", true},
+		{"dpkg epoch above", "Debian:12", index.TypeDpkg, "0", "1:2.0-1", "1:2.0-1+deb12u1", false},
+		{"dpkg tilde before", "Debian:12", index.TypeDpkg, "0", "1.0-1", "1.0-1~deb12u1", true},
+		{"dpkg plus after", "Debian:12", index.TypeDpkg, "0", "1.0-1", "1.0-1+deb12u1", false},
+		{"rpm epoch", "AlmaLinux:9", index.TypeRPM, "0", "2:1.0-1.el9", "1:9.9-1.el9", true},
+		{"rpm tilde", "AlmaLinux:9", index.TypeRPM, "0", "1.0-1.el9", "1.0~rc1-1.el9", true},
+		{"rpm caret after", "AlmaLinux:9", index.TypeRPM, "0", "1.0^git1-1.el9", "1.0-1.el9", true},
+		{"rpm caret before next", "AlmaLinux:9", index.TypeRPM, "0", "1.0^git1-1.el9", "1.0.1-1.el9", false},
+		{"apk _p after release", "Alpine:v3.18", index.TypeApk, "0", "1.2.3-r1", "1.2.3_p1-r0", false},
+		{"apk _rc before release", "Alpine:v3.18", index.TypeApk, "0", "1.2.3-r0", "1.2.3_rc1-r0", true},
+		{"npm pre-release before fix", "npm", index.TypeNPM, "0", "2.0.0", "2.0.0-rc.1", true},
+		{"npm pre-release before introduced", "npm", index.TypeNPM, "2.0.0", "2.1.0", "2.0.0-rc.1", false},
+		{"pypi local after public", "PyPI", index.TypePython, "0", "1.0.1", "1.0.1+ubuntu1", false},
+		{"pypi rc before final", "PyPI", index.TypePython, "0", "1.0.1", "1.0.1rc1", true},
+		{"pypi dev before final", "PyPI", index.TypePython, "0", "1.0.1", "1.0.1.dev1", true},
+		{"pypi post after final", "PyPI", index.TypePython, "0", "1.0.1", "1.0.1.post1", false},
+		{"pypi epoch", "PyPI", index.TypePython, "0", "1!1.0", "2.0", true},
+		{"go pseudo-version", "Go", index.TypeGoBinary, "0", "0.23.0", "v0.22.1-0.20240101000000-abcdefabcdef", true},
+		{"go +incompatible", "Go", index.TypeGoBinary, "0", "2.1.0", "v2.0.0+incompatible", true},
+		{"maven rc before release", "Maven", index.TypeJava, "0", "2.15.0", "2.15.0-rc1", true},
+		{"maven final is release", "Maven", index.TypeJava, "0", "2.15.0", "2.15.0.Final", false},
+	} {
+		adv := &vulndb.Advisory{ID: "EDGE", Affected: []vulndb.Affected{{Ecosystem: c.ecosystem, Package: "p", Ranges: rng(intro(c.intro), fixed(c.fix))}}}
+		p := index.Package{Type: c.typ, Ecosystem: c.ecosystem, Name: "p", Version: c.inst}
+		if c.typ == index.TypeApk || c.typ == index.TypeDpkg {
+			p.SourceName = "p"
+		}
+		res := match(t, newMemDB(adv), p)
+		if got := len(res.Findings) == 1; got != c.affected || len(res.Warnings) != 0 {
+			t.Errorf("%s: %s installed, fixed %s: affected %v, want %v (warnings %v)", c.rule, c.inst, c.fix, got, c.affected, res.Warnings)
+		}
+	}
 }
