@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -29,7 +30,7 @@ const target = "AmazonEC2ContainerRegistry_V20150921."
 // rawCall sends a request signed with aws-sdk-go-v2's SigV4 signer, for
 // what a client library would never send, and returns the status, the
 // headers and the body.
-func rawCall(t *testing.T, s *stack, k auth.AccessKey, path, op string, body []byte) (int, http.Header, []byte) {
+func rawCall(t testing.TB, s *stack, k auth.AccessKey, path, op string, body []byte) (int, http.Header, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, s.URL+path, bytes.NewReader(body))
 	if err != nil {
@@ -45,7 +46,7 @@ func rawCall(t *testing.T, s *stack, k auth.AccessKey, path, op string, body []b
 	return do(t, req)
 }
 
-func do(t *testing.T, req *http.Request) (int, http.Header, []byte) {
+func do(t testing.TB, req *http.Request) (int, http.Header, []byte) {
 	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -208,4 +209,65 @@ func TestCapturedRequests(t *testing.T) {
 	if n < 10 {
 		t.Errorf("only %d captured requests for the operations served", n)
 	}
+}
+
+// FuzzOperations sends arbitrary bodies to every operation served, signed
+// by an admin, over a repository with an image: whatever the body, the
+// answer is a 200 or a client error in the ECR shape, never an internal
+// error. Seeds are the bodies real clients sent in the contract's
+// captures.
+func FuzzOperations(f *testing.F) {
+	ops := []string{"CreateRepository", "DescribeRepositories", "DeleteRepository", "PutImageScanningConfiguration",
+		"GetAuthorizationToken", "DescribeRegistry", "DescribeImages", "ListImages", "BatchGetImage", "BatchDeleteImage"}
+	s := newStack(f, storetest.SQLite(f))
+	seedImages(f, s.DB, "scanrepo-prod", 3)
+	logs, err := filepath.Glob(filepath.Join(testutil.RepoRoot(f), "..", "shared", "contract", "logs", "*", "requests.jsonl"))
+	if err != nil || len(logs) == 0 {
+		f.Fatalf("contract captures: %v", err)
+	}
+	for _, path := range logs {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		for _, line := range bytes.Split(b, []byte("\n")) {
+			var r struct {
+				Headers [][2]string `json:"headers"`
+				Body    string      `json:"body"`
+			}
+			if json.Unmarshal(line, &r) != nil {
+				continue
+			}
+			// Each body goes to the operation it was sent to, or, for the
+			// operations not served here, to DescribeImages.
+			op := 6
+			for _, h := range r.Headers {
+				if strings.EqualFold(h[0], "X-Amz-Target") {
+					if i := slices.Index(ops, strings.TrimPrefix(h[1], target)); i >= 0 {
+						op = i
+					}
+				}
+			}
+			f.Add(uint8(op), r.Body)
+		}
+	}
+	f.Add(uint8(8), `{"repositoryName":"scanrepo-prod","imageIds":[{"imageTag":"v1"},{"imageDigest":"sha256:zz"}],"acceptedMediaTypes":["x"]}`)
+	f.Add(uint8(9), `{"repositoryName":"scanrepo-prod","imageIds":[{"imageTag":"v2","imageDigest":"sha256:00"}]}`)
+	f.Fuzz(func(t *testing.T, op uint8, body string) {
+		name := ops[int(op)%len(ops)]
+		status, h, b := rawCall(t, s, s.Admin, "/", name, []byte(body))
+		if status == 200 {
+			if !json.Valid(b) {
+				t.Fatalf("%s %q: 200 with %q", name, body, b)
+			}
+			return
+		}
+		var e struct {
+			Type    string `json:"__type"`
+			Message string `json:"message"`
+		}
+		if status != 400 || json.Unmarshal(b, &e) != nil || e.Type == "" || e.Type != h.Get("x-amzn-ErrorType") {
+			t.Fatalf("%s %q: %d %q", name, body, status, b)
+		}
+	})
 }

@@ -9,84 +9,19 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/drydockhq/drydock/internal/index"
-	"github.com/drydockhq/drydock/internal/index/lang/internal/langtest"
+	"github.com/drydockhq/drydock/internal/index/lang/langtest"
 	"github.com/drydockhq/drydock/internal/testutil"
 )
 
-// goProgram depends on old module versions (golang.org/x/text v0.3.7 has
-// known advisories) and replaces one of them, so the build information
-// carries a replace directive.
-const (
-	goMod = `module example.com/drydock/fixture
-
-go 1.22
-
-require (
-	golang.org/x/text v0.3.7
-	github.com/google/uuid v1.3.0
-)
-
-replace github.com/google/uuid => github.com/google/uuid v1.2.0
-`
-	goMain = `package main
-
-import (
-	"fmt"
-
-	"github.com/google/uuid"
-	"golang.org/x/text/language"
-)
-
-func main() { fmt.Println(language.English, uuid.Nil) }
-`
-)
-
-// goBinaries builds the program for Linux (ELF, stripped and not), macOS
-// (Mach-O) and Windows (PE) with the real toolchain, fetching the modules
-// from the module proxy, and caches the binaries.
 func goBinaries(t testing.TB) string {
 	t.Helper()
-	goTool := testutil.RequireTool(t, "go")
-	return langtest.Cached(t, "gobuild/"+runtime.Version()+"-uuid-text-1", func(dir string) error {
-		src := filepath.Join(dir, "src")
-		if err := os.MkdirAll(src, 0o755); err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(src, "go.mod"), []byte(goMod), 0o644); err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(src, "main.go"), []byte(goMain), 0o644); err != nil {
-			return err
-		}
-		for _, b := range []struct{ goos, name, ldflags string }{
-			{"linux", "app-linux", ""},
-			{"linux", "app-stripped", "-s -w -buildid="},
-			{"darwin", "app-darwin", ""},
-			{"windows", "app.exe", ""},
-		} {
-			cmd := exec.Command(goTool, "build", "-mod=mod", "-trimpath", "-ldflags="+b.ldflags, "-o", filepath.Join(dir, "bin", b.name), ".")
-			cmd.Dir = src
-			cmd.Env = append(os.Environ(), "GOOS="+b.goos, "GOARCH=amd64", "CGO_ENABLED=0", "GOFLAGS=", "GOTOOLCHAIN=local")
-			if out, err := cmd.CombinedOutput(); err != nil {
-				return &buildError{string(out), err}
-			}
-		}
-		return nil
-	})
+	return langtest.GoProgram(t)
 }
-
-type buildError struct {
-	out string
-	err error
-}
-
-func (e *buildError) Error() string { return e.err.Error() + ": " + e.out }
 
 // goVersionM runs `go version -m` on a binary and returns the packages it
 // lists, in the cataloger's terms: main module, dependencies (replaced ones

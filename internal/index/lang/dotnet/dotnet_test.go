@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/drydockhq/drydock/internal/index"
-	"github.com/drydockhq/drydock/internal/index/lang/internal/langtest"
+	"github.com/drydockhq/drydock/internal/index/lang/langtest"
 	"github.com/drydockhq/drydock/internal/testutil"
 )
 

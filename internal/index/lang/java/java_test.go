@@ -14,7 +14,7 @@ import (
 	"testing"
 
 	"github.com/drydockhq/drydock/internal/index"
-	"github.com/drydockhq/drydock/internal/index/lang/internal/langtest"
+	"github.com/drydockhq/drydock/internal/index/lang/langtest"
 )
 
 // debs install real jars: with Maven metadata (log4j, commons-lang3), and

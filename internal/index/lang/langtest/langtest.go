@@ -1,6 +1,8 @@
-// Package langtest builds real content for the language catalogers' tests
-// (Debian packages, npm installs, Go builds) and caches it between runs, and
-// walks a directory the way the indexer walks a layer.
+// Package langtest builds real content for tests (Debian packages of this
+// and older releases, npm installs, Go builds, Go modules' files) and caches
+// it between runs under the user cache directory, and walks a directory the
+// way the indexer walks a layer. The indexer's own tests can use it to make
+// layers from real packages.
 package langtest
 
 import (
@@ -11,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -322,4 +325,67 @@ func GoModule(t testing.TB, module string) string {
 		t.Fatalf("go mod download %s: %v %s", module, err, info.Error)
 	}
 	return info.Dir
+}
+
+// The Go program GoProgram builds depends on old module versions
+// (golang.org/x/text v0.3.7 has known advisories) and replaces one of them,
+// so the build information carries a replace directive.
+const (
+	goMod = `module example.com/drydock/fixture
+
+go 1.22
+
+require (
+	golang.org/x/text v0.3.7
+	github.com/google/uuid v1.3.0
+)
+
+replace github.com/google/uuid => github.com/google/uuid v1.2.0
+`
+	goMain = `package main
+
+import (
+	"fmt"
+
+	"github.com/google/uuid"
+	"golang.org/x/text/language"
+)
+
+func main() { fmt.Println(language.English, uuid.Nil) }
+`
+)
+
+// GoProgram builds the program for Linux (ELF, stripped and not), macOS
+// (Mach-O) and Windows (PE) with the real toolchain, fetching the modules
+// from the module proxy, and caches the binaries. It returns the directory
+// holding bin/app-linux, bin/app-stripped, bin/app-darwin and bin/app.exe.
+func GoProgram(t testing.TB) string {
+	t.Helper()
+	goTool := testutil.RequireTool(t, "go")
+	return Cached(t, "gobuild/"+runtime.Version()+"-uuid-text-1", func(dir string) error {
+		src := filepath.Join(dir, "src")
+		if err := os.MkdirAll(src, 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(src, "go.mod"), []byte(goMod), 0o644); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(src, "main.go"), []byte(goMain), 0o644); err != nil {
+			return err
+		}
+		for _, b := range []struct{ goos, name, ldflags string }{
+			{"linux", "app-linux", ""},
+			{"linux", "app-stripped", "-s -w -buildid="},
+			{"darwin", "app-darwin", ""},
+			{"windows", "app.exe", ""},
+		} {
+			cmd := exec.Command(goTool, "build", "-mod=mod", "-trimpath", "-ldflags="+b.ldflags, "-o", filepath.Join(dir, "bin", b.name), ".")
+			cmd.Dir = src
+			cmd.Env = append(os.Environ(), "GOOS="+b.goos, "GOARCH=amd64", "CGO_ENABLED=0", "GOFLAGS=", "GOTOOLCHAIN=local")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				return &runError{cmd: "go build", err: err, stderr: string(out)}
+			}
+		}
+		return nil
+	})
 }

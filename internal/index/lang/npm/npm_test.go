@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/drydockhq/drydock/internal/index"
-	"github.com/drydockhq/drydock/internal/index/lang/internal/langtest"
+	"github.com/drydockhq/drydock/internal/index/lang/langtest"
 )
 
 // installSpecs are real npm packages at old versions: express 4.17.1 brings
