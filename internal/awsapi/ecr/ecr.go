@@ -90,6 +90,12 @@ func New(ctx context.Context, o Options) (*Service, error) {
 		InternalErrorCode: CodeServer,
 		Verifier:          o.Auth,
 		Log:               s.log,
+		// The scanning operations (Put/GetRegistryScanningConfiguration,
+		// BatchGetRepositoryScanningConfiguration, StartImageScan,
+		// DescribeImageScanFindings) join this table once scanning exists;
+		// DescribeImages then fills imageScanStatus and
+		// imageScanFindingsSummary in detail(). Until then they are
+		// UnknownOperationException.
 		Operations: map[string]awsapi.Operation{
 			"CreateRepository":              s.createRepositoryOp,
 			"DescribeRepositories":          s.describeRepositoriesOp,
