@@ -145,15 +145,26 @@ func Packages(goVersion, modinfo, path string) ([]index.Package, error) {
 }
 
 // StdlibVersion turns a toolchain version ("go1.22.3", "go1.21.0
-// X:boringcrypto") into the version of the Go ecosystem's "stdlib" package
-// ("1.22.3"). Development toolchains have none.
+// X:boringcrypto", "go1.20", "go1.21rc2") into the SemVer form of the Go
+// ecosystem's "stdlib" package in OSV ("1.22.3", "1.21.0", "1.20.0",
+// "1.21.0-rc.2"). Development toolchains have none.
 func StdlibVersion(goVersion string) (string, bool) {
 	v, _, _ := strings.Cut(goVersion, " ")
 	v, ok := strings.CutPrefix(v, "go")
 	if !ok || v == "" || v[0] < '0' || v[0] > '9' {
 		return "", false
 	}
-	return v, true
+	pre := ""
+	for _, p := range []string{"rc", "beta"} {
+		if i := strings.Index(v, p); i > 0 {
+			v, pre = v[:i], "-"+p+"."+v[i+len(p):]
+			break
+		}
+	}
+	if strings.Count(v, ".") == 1 {
+		v += ".0"
+	}
+	return v + pre, true
 }
 
 func newPackage(name, version, path string, meta map[string]string) index.Package {

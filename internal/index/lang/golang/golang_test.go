@@ -75,7 +75,7 @@ func TestPackages(t *testing.T) {
 			}
 		}
 	}
-	for in, want := range map[string]string{"go1.22.3": "1.22.3", "go1.21rc2": "1.21rc2", "devel go1.23-abc": "", "": ""} {
+	for in, want := range map[string]string{"go1.22.3": "1.22.3", "go1.20": "1.20.0", "go1.21rc2": "1.21.0-rc.2", "go1.19beta1": "1.19.0-beta.1", "devel go1.23-abc": "", "": ""} {
 		if got, _ := StdlibVersion(in); got != want {
 			t.Errorf("StdlibVersion(%q) = %q", in, got)
 		}
