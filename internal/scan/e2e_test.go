@@ -645,7 +645,9 @@ func TestScanSurvivesKilledWorker(t *testing.T) {
 	wantOld := expectedFindings(t, apkInstalled(t, old))
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		s := newIdleStack(t, db, scan.QueueOptions{Lease: 500 * time.Millisecond})
+		// A lease long enough for a scan under the race detector on a
+		// loaded machine (a live worker extends it every third).
+		s := newIdleStack(t, db, scan.QueueOptions{Lease: 3 * time.Second})
 		if _, err := s.svc.PutRegistryScanningConfiguration(ctx, scan.Config{ScanType: scan.Basic, Rules: []scan.Rule{
 			{ScanFrequency: scan.ScanOnPush, RepositoryFilters: []scan.Filter{{Filter: "*", FilterType: scan.FilterWildcard}}},
 		}}); err != nil {

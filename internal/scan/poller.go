@@ -140,7 +140,7 @@ func (s *Service) Run(ctx context.Context, o RunOptions) error {
 	if o.VulnRefresh <= 0 {
 		o.VulnRefresh = 30 * time.Second
 	}
-	w := &Workers{Queue: s.queue, Handler: s.handle, Concurrency: o.Concurrency, Poll: o.QueuePoll, Log: s.log}
+	w := &Workers{Queue: s.queue, Handler: s.handle, Concurrency: o.Concurrency, Poll: o.QueuePoll, Log: s.log, OnDead: s.jobDied}
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
 	t := time.NewTicker(o.PushPoll)

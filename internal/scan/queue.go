@@ -276,15 +276,28 @@ func (q *Queue) Release(ctx context.Context, j *Job) error {
 }
 
 // ReapExpired marks dead the running jobs whose lease expired on their last
-// attempt (their worker died each time) and returns how many.
-func (q *Queue) ReapExpired(ctx context.Context) (int64, error) {
+// attempt (their worker died each time) and returns them.
+func (q *Queue) ReapExpired(ctx context.Context) ([]Job, error) {
 	now := ms(q.opts.Now())
-	res, err := q.db.ExecContext(ctx, `UPDATE scan_jobs SET state = 'dead', lease_token = '', last_error = 'lease expired on the last attempt', updated_at = ?
-		WHERE state = 'running' AND lease_until < ? AND attempts >= max_attempts`, now, now)
+	rows, err := q.db.QueryContext(ctx, `UPDATE scan_jobs SET state = 'dead', lease_token = '', last_error = 'lease expired on the last attempt', updated_at = ?
+		WHERE state = 'running' AND lease_until < ? AND attempts >= max_attempts
+		RETURNING id, repository, image_digest, kind, payload, attempts, max_attempts`, now, now)
 	if err != nil {
-		return 0, fmt.Errorf("scan: reap expired jobs: %w", err)
+		return nil, fmt.Errorf("scan: reap expired jobs: %w", err)
 	}
-	return res.RowsAffected()
+	defer rows.Close()
+	var out []Job
+	for rows.Next() {
+		var j Job
+		if err := rows.Scan(&j.ID, &j.Repository, &j.Digest, &j.Kind, &j.Payload, &j.Attempts, &j.MaxAttempts); err != nil {
+			return nil, fmt.Errorf("scan: reap expired jobs: %w", err)
+		}
+		out = append(out, j)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("scan: reap expired jobs: %w", err)
+	}
+	return out, nil
 }
 
 // JobState is a job's state as stored, for status pages and tests.

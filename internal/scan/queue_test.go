@@ -138,8 +138,8 @@ func TestQueueExpiredOnLastAttemptIsDead(t *testing.T) {
 		if j, err := q.Claim(ctx); err != nil || j != nil {
 			t.Fatalf("claimed beyond max attempts: %+v %v", j, err)
 		}
-		if n, err := q.ReapExpired(ctx); err != nil || n != 1 {
-			t.Fatalf("reap: %d %v", n, err)
+		if dead, err := q.ReapExpired(ctx); err != nil || len(dead) != 1 || dead[0].Digest != "sha256:a" {
+			t.Fatalf("reap: %+v %v", dead, err)
 		}
 		if s, _ := q.State(ctx, "r", "sha256:a", "basic"); s.State != jobDead {
 			t.Fatalf("state %+v", s)

@@ -322,6 +322,18 @@ func (s *Service) handle(ctx context.Context, j *Job) error {
 	return err
 }
 
+// jobDied records FAILED for an image whose scan job died because its
+// worker vanished on every attempt.
+func (s *Service) jobDied(ctx context.Context, j Job) {
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		return s.setStatus(ctx, tx, j.Repository, j.Digest, StatusFailed,
+			fmt.Sprintf("Scan failed: the scan did not finish in %d attempts", j.Attempts))
+	})
+	if err != nil && ctx.Err() == nil {
+		s.log.Error("scan: record failed scan", "repository", j.Repository, "digest", j.Digest, "err", err)
+	}
+}
+
 func (s *Service) setStatus(ctx context.Context, tx *store.Tx, repo, dg, status, desc string) error {
 	_, err := tx.ExecContext(ctx, `UPDATE scan_scans SET status = ?, description = ?, completed_at = ? WHERE repository = ? AND image_digest = ?`,
 		status, desc, ms(s.opts.Now()), repo, dg)

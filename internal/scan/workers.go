@@ -27,7 +27,10 @@ type Workers struct {
 	// Poll is how often the queue is checked without a wake-up (default
 	// 2 s).
 	Poll time.Duration
-	Log  *slog.Logger
+	// OnDead, when set, is told about each job that died because its
+	// lease expired on its last attempt.
+	OnDead func(ctx context.Context, j Job)
+	Log    *slog.Logger
 }
 
 // Run claims and runs jobs until ctx is cancelled, then waits for the
@@ -81,8 +84,15 @@ func (w *Workers) Run(ctx context.Context) error {
 			return nil
 		case <-w.Queue.Woken():
 		case <-ticker.C:
-			if _, err := w.Queue.ReapExpired(ctx); err != nil && ctx.Err() == nil {
+			dead, err := w.Queue.ReapExpired(ctx)
+			if err != nil && ctx.Err() == nil {
 				log.Error("scan: reap", "err", err)
+			}
+			for _, j := range dead {
+				log.Warn("scan: job dead after its last lease expired", "job", j.ID, "repository", j.Repository, "digest", j.Digest)
+				if w.OnDead != nil {
+					w.OnDead(ctx, j)
+				}
 			}
 		}
 	}
