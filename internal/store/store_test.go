@@ -167,3 +167,25 @@ func TestSQLiteFilesAreOwnerOnly(t *testing.T) {
 		}
 	}
 }
+
+func TestSQLitePathWithURIReservedCharacters(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a#b?c%d")
+	db, err := store.Open(context.Background(), "", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Migrate(context.Background(), "test", migrations()); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, store.DefaultFile))
+	if err != nil {
+		t.Fatalf("the store is not where it was asked to be: %v", err)
+	}
+	if fi.Size() == 0 {
+		t.Fatalf("%s is empty: the tables went elsewhere", fi.Name())
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(dir), "a")); err == nil {
+		t.Fatal("a stray file named after the path's prefix was created")
+	}
+}
