@@ -37,7 +37,8 @@ func main() {
 
 type sample struct {
 	wall time.Duration
-	rss  int64 // KiB
+	cpu  time.Duration // user + system
+	rss  int64         // KiB
 }
 
 func measure(name string, args ...string) (sample, error) {
@@ -53,6 +54,7 @@ func measure(name string, args ...string) (sample, error) {
 	s := sample{wall: wall}
 	if ru != nil {
 		s.rss = ru.Maxrss
+		s.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	}
 	return s, nil
 }
@@ -110,9 +112,10 @@ func run(drydock, fixture string, runs int) error {
 	report := func(name string, s sample, base sample) {
 		ratio := ""
 		if base.wall > 0 {
-			ratio = fmt.Sprintf("  %.2fx the gunzip floor", float64(s.wall)/float64(base.wall))
+			ratio = fmt.Sprintf("  %.2fx the gunzip floor (wall), %.2fx (CPU)", float64(s.wall)/float64(base.wall), float64(s.cpu)/float64(base.cpu))
 		}
-		fmt.Printf("%-28s %8.0f ms  peak RSS %6.1f MiB%s\n", name, float64(s.wall.Microseconds())/1000, float64(s.rss)/1024, ratio)
+		fmt.Printf("%-28s %8.0f ms wall  %8.0f ms CPU  peak RSS %6.1f MiB%s\n", name,
+			float64(s.wall.Microseconds())/1000, float64(s.cpu.Microseconds())/1000, float64(s.rss)/1024, ratio)
 	}
 
 	floor, err := repeat(runs, nil, "sh", "-c", "gzip -dc < '"+fixture+"' > /dev/null")
