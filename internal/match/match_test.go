@@ -438,3 +438,41 @@ func TestVersionEdgeCasesThroughMatching(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentMatch matches from several goroutines with one Matcher
+// (the parse caches fill concurrently; run with -race) and checks every
+// goroutine gets the single-goroutine result.
+func TestConcurrentMatch(t *testing.T) {
+	real, _ := benchDB(t, 0)
+	pkgs := benchInventory(t, 600, real)
+	snap := vulndb.NewSnapshot(1, real, nil)
+	want, err := New(snap).Match(context.Background(), pkgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want.Findings) == 0 {
+		t.Fatal("no findings to compare")
+	}
+	m := New(snap)
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			res, err := m.Match(context.Background(), pkgs)
+			if err == nil && len(res.Findings) != len(want.Findings) {
+				err = fmt.Errorf("%d findings, want %d", len(res.Findings), len(want.Findings))
+			}
+			for i := 0; err == nil && i < len(res.Findings); i++ {
+				g, w := res.Findings[i], want.Findings[i]
+				if g.Package != w.Package || g.Advisory != w.Advisory || g.FixAvailable != w.FixAvailable || !slices.Equal(g.FixedVersions, w.FixedVersions) {
+					err = fmt.Errorf("finding %d: %s@%s, want %s@%s", i, g.ID(), g.Package.Name, w.ID(), w.Package.Name)
+				}
+			}
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
