@@ -110,6 +110,14 @@ func (h *Handler) startUpload(w http.ResponseWriter, r *http.Request, rt route) 
 			// Mounting from a repository the client may not read would leak
 			// its blobs; fall back to a normal upload instead.
 			mountable = ValidateName(from) == nil && h.allowed(r, from, auth.ActionPull)
+		} else {
+			// Without from, mount from a repository holding the blob that
+			// the client may read, if there is one.
+			var err error
+			if from, err = h.readableSource(r, d); err != nil {
+				return h.internal(r, "mount source", err)
+			}
+			mountable = from != ""
 		}
 		if mountable {
 			_, err := h.reg.MountBlob(ctx, repo.ID, d.String(), from, time.Now())
@@ -136,6 +144,25 @@ func (h *Handler) startUpload(w http.ResponseWriter, r *http.Request, rt route) 
 	h.uploads.UploadStarted()
 	uploadAccepted(w, http.StatusAccepted, rt.name, id, 0)
 	return nil
+}
+
+// maxMountSources bounds how many repositories holding a blob are tried as
+// the source of a mount without from.
+const maxMountSources = 16
+
+// readableSource returns a repository that holds blob d and that the
+// client may pull from, or "".
+func (h *Handler) readableSource(r *http.Request, d digest.Digest) (string, error) {
+	names, err := h.reg.RepositoriesWithBlob(r.Context(), d.String(), maxMountSources)
+	if err != nil {
+		return "", err
+	}
+	for _, n := range names {
+		if h.allowed(r, n, auth.ActionPull) {
+			return n, nil
+		}
+	}
+	return "", nil
 }
 
 // monolithic stores a blob sent whole in the POST that starts its upload.

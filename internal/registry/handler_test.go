@@ -500,3 +500,39 @@ func TestUploadBelongsToItsRepository(t *testing.T) {
 		t.Fatalf("range %q", r.header.Get("Range"))
 	}
 }
+
+// pullDenied lets everything through except pulls from one repository.
+type pullDenied struct{ repo string }
+
+func (p pullDenied) Authorize(r *http.Request, repo string, a auth.Action) (auth.Principal, error) {
+	if repo == p.repo && a == auth.ActionPull {
+		return auth.Principal{}, auth.ErrDenied
+	}
+	return auth.Principal{Name: "test"}, nil
+}
+
+// TestMountNeedsReadableSource checks that a mount, with or without from,
+// only takes a blob from a repository the client may pull from.
+func TestMountNeedsReadableSource(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, registry.Options{Auth: pullDenied{repo: "secret"}})
+		for _, n := range []string{"secret", "public", "mine"} {
+			e.createRepo(n)
+		}
+		data := []byte("confidential layer")
+		d := e.pushBlob("secret", data)
+		// Neither an explicit nor an automatic mount reveals it.
+		for _, q := range []string{"?mount=" + d.String() + "&from=secret", "?mount=" + d.String()} {
+			r := e.do("POST", "/v2/mine/blobs/uploads/"+q, nil, nil)
+			e.expect(r, 202, "")
+		}
+		e.expect(e.do("HEAD", "/v2/mine/blobs/"+d.String(), nil, nil), 404, "")
+		// Once a readable repository holds it, the automatic mount works.
+		e.pushBlob("public", data)
+		r := e.do("POST", "/v2/mine/blobs/uploads/?mount="+d.String(), nil, nil)
+		e.expect(r, 201, "")
+		if got := e.do("GET", "/v2/mine/blobs/"+d.String(), nil, nil); !bytes.Equal(got.body, data) {
+			t.Fatalf("mounted blob: %d %q", got.status, got.body)
+		}
+	})
+}

@@ -328,6 +328,13 @@ func (r *Registry) MountBlob(ctx context.Context, repoID int64, digest, from str
 	return size, err
 }
 
+// RepositoriesWithBlob lists, in name order, up to limit repositories a
+// blob is linked into.
+func (r *Registry) RepositoriesWithBlob(ctx context.Context, digest string, limit int) ([]string, error) {
+	return r.strings(ctx, `SELECT r.name FROM registry_repository_blobs rb
+		JOIN registry_repositories r ON r.id = rb.repository_id WHERE rb.digest = ? ORDER BY r.name LIMIT ?`, digest, limit)
+}
+
 // UnlinkBlob removes a blob from a repository, or returns ErrBlobNotFound.
 // The bytes stay until the garbage collector finds them unreferenced.
 func (r *Registry) UnlinkBlob(ctx context.Context, repo, digest string) error {
