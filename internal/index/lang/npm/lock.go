@@ -14,10 +14,12 @@ import (
 
 // Lock files list what an install of the application puts in
 // node_modules. Development dependencies are left out where the lock file
-// marks them (package-lock.json, pnpm-lock.yaml before version 9): a
-// production image does not install them, and when it does, their
-// package.json files under node_modules report them. yarn.lock and
-// pnpm-lock.yaml 9 do not mark them: every package is reported.
+// tells them apart (package-lock.json and pnpm-lock.yaml 5 and 6 mark them;
+// for pnpm-lock.yaml 9 the production set is what the importers'
+// dependencies reach through the snapshots): a production image does not
+// install them, and when it does, their package.json files under
+// node_modules report them. yarn.lock does not tell them apart: every
+// package is reported.
 
 // lockSet collects a lock file's packages once per name and version.
 type lockSet struct {
@@ -193,8 +195,27 @@ func parseBerryLock(data []byte, path string) ([]index.Package, error) {
 
 // pnpmLock is pnpm-lock.yaml.
 type pnpmLock struct {
-	LockfileVersion any                    `yaml:"lockfileVersion"`
-	Packages        map[string]pnpmPackage `yaml:"packages"`
+	LockfileVersion any                     `yaml:"lockfileVersion"`
+	Packages        map[string]pnpmPackage  `yaml:"packages"`
+	Importers       map[string]pnpmImporter `yaml:"importers"`
+	Snapshots       map[string]pnpmSnapshot `yaml:"snapshots"`
+}
+
+// pnpmImporter is one project of the workspace (version 9).
+type pnpmImporter struct {
+	Dependencies         map[string]pnpmDep `yaml:"dependencies"`
+	OptionalDependencies map[string]pnpmDep `yaml:"optionalDependencies"`
+}
+
+type pnpmDep struct {
+	Version string `yaml:"version"`
+}
+
+// pnpmSnapshot is a resolved package with its peers (version 9): its
+// dependencies map names to versions.
+type pnpmSnapshot struct {
+	Dependencies         map[string]string `yaml:"dependencies"`
+	OptionalDependencies map[string]string `yaml:"optionalDependencies"`
 }
 
 type pnpmPackage struct {
@@ -211,9 +232,10 @@ func parsePnpmLock(data []byte, path string) ([]index.Package, error) {
 	// Versions 5.x key packages "/name/1.0.0_peers"; 6.x "/name@1.0.0(peers)";
 	// 9.x "name@1.0.0(peers)".
 	v5 := strings.HasPrefix(fmt.Sprint(lock.LockfileVersion), "5")
+	prod := pnpmProduction(&lock)
 	set := newLockSet(path, len(lock.Packages))
 	for key, p := range lock.Packages {
-		if p.Dev {
+		if p.Dev || prod != nil && !prod[key] {
 			continue
 		}
 		name, version := p.Name, p.Version
@@ -246,4 +268,51 @@ func pnpmKey(key string, v5 bool) (name, version string) {
 		}
 	}
 	return name, version
+}
+
+// pnpmProduction returns the packages keys (version 9) that the importers'
+// production and optional dependencies reach through the snapshots, or nil
+// when the lock file has no snapshots (versions 5 and 6 mark dev instead).
+func pnpmProduction(lock *pnpmLock) map[string]bool {
+	if lock.Snapshots == nil || lock.Importers == nil {
+		return nil
+	}
+	seen := make(map[string]bool, len(lock.Snapshots))
+	var queue []string
+	push := func(name, version string) {
+		key := name + "@" + version
+		if at := strings.LastIndexByte(version, '@'); at > 0 && !isRegistryVersion(version) {
+			key = version // an alias: "other-name@1.0.0"
+		}
+		if !seen[key] {
+			seen[key] = true
+			queue = append(queue, key)
+		}
+	}
+	for _, imp := range lock.Importers {
+		for name, d := range imp.Dependencies {
+			push(name, d.Version)
+		}
+		for name, d := range imp.OptionalDependencies {
+			push(name, d.Version)
+		}
+	}
+	for len(queue) > 0 {
+		snap := lock.Snapshots[queue[0]]
+		queue = queue[1:]
+		for name, v := range snap.Dependencies {
+			push(name, v)
+		}
+		for name, v := range snap.OptionalDependencies {
+			push(name, v)
+		}
+	}
+	prod := make(map[string]bool, len(seen))
+	for key := range seen {
+		if i := strings.IndexByte(key, '('); i >= 0 {
+			key = key[:i] // packages keys carry no peer suffix
+		}
+		prod[key] = true
+	}
+	return prod
 }

@@ -26,7 +26,7 @@ type lockTool struct {
 	name, file string
 	// args run in the project directory (npx fetches the tool itself).
 	args [][]string
-	// withDev says whether the lock file marks development dependencies
+	// marksDev says whether the lock file tells development dependencies apart
 	// (they are then left out, and so from the truth too).
 	marksDev bool
 	// truth lists what the package manager says it resolved.
@@ -44,7 +44,7 @@ var lockTools = []lockTool{
 		args: [][]string{{"npx", "--yes", "yarn@1.22.22", "install", "--ignore-scripts", "--non-interactive", "--silent"}}},
 	{name: "yarn-berry", file: "yarn.lock", truth: npmLsTree,
 		args: [][]string{{"touch", "yarn.lock"}, {"npx", "--yes", "-p", "@yarnpkg/cli-dist@4.9.2", "yarn", "install"}}},
-	{name: "pnpm-v9", file: "pnpm-lock.yaml", truth: pnpmList("9.15.9"),
+	{name: "pnpm-v9", file: "pnpm-lock.yaml", marksDev: true, truth: pnpmList("9.15.9"),
 		args: [][]string{{"npx", "--yes", "pnpm@9.15.9", "install", "--ignore-scripts", "--reporter=silent"}}},
 	{name: "pnpm-v6", file: "pnpm-lock.yaml", marksDev: true, truth: pnpmList("8.15.9"),
 		args: [][]string{{"npx", "--yes", "pnpm@8.15.9", "install", "--ignore-scripts", "--reporter=silent"}}},

@@ -31,7 +31,7 @@ func New() *Cataloger { return &Cataloger{} }
 func (*Cataloger) Name() string { return "npm" }
 
 // Version implements index.Cataloger.
-func (*Cataloger) Version() int { return 1 }
+func (*Cataloger) Version() int { return 2 }
 
 // MaxSize implements index.Cataloger.
 func (*Cataloger) MaxSize() int64 { return maxSize }
