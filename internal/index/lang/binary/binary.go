@@ -23,6 +23,7 @@ import (
 	"io"
 	"io/fs"
 	"strings"
+	"sync"
 
 	"github.com/drydockhq/drydock/internal/index"
 	"github.com/drydockhq/drydock/internal/index/lang/golang"
@@ -41,8 +42,10 @@ const chunkSize = 256 << 10
 const minSize = 64 << 10
 
 // Cataloger finds Go and auditable Rust binaries. The zero value is ready
-// to use.
-type Cataloger struct{}
+// to use; it must not be copied after first use.
+type Cataloger struct {
+	windows sync.Pool // of *[]byte, chunkSize each: an image has hundreds of executables
+}
 
 // New returns a binary cataloger.
 func New() *Cataloger { return &Cataloger{} }
@@ -94,15 +97,30 @@ func isExecutable(head []byte) bool {
 }
 
 // Catalog implements index.Cataloger.
-func (*Cataloger) Catalog(ctx context.Context, f index.File) ([]index.Package, error) {
-	s := &scanner{r: f.Reader, buf: make([]byte, 0, chunkSize)}
-	if err := s.fill(4); err != nil {
+func (c *Cataloger) Catalog(ctx context.Context, f index.File) ([]index.Package, error) {
+	var head [4]byte
+	if _, err := io.ReadFull(f.Reader, head[:]); err != nil {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return nil, nil
+		}
 		return nil, err
 	}
-	if !isExecutable(s.buf) {
+	if !isExecutable(head[:]) {
 		return nil, nil
 	}
-	return s.scan(ctx, f.Path)
+	bp, _ := c.windows.Get().(*[]byte)
+	if bp == nil {
+		b := make([]byte, 0, chunkSize)
+		bp = &b
+	}
+	s := &scanner{r: f.Reader, buf: append((*bp)[:0], head[:]...)}
+	pkgs, err := s.scan(ctx, f.Path)
+	if cap(s.buf) == chunkSize {
+		// Packages hold no reference to the window: it can be reused.
+		*bp = s.buf[:0]
+		c.windows.Put(bp)
+	}
+	return pkgs, err
 }
 
 // scanner holds a window of the stream: buf[0] is at file offset base.
