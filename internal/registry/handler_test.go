@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -534,5 +535,55 @@ func TestMountNeedsReadableSource(t *testing.T) {
 		if got := e.do("GET", "/v2/mine/blobs/"+d.String(), nil, nil); !bytes.Equal(got.body, data) {
 			t.Fatalf("mounted blob: %d %q", got.status, got.body)
 		}
+	})
+}
+
+// TestCatalogShowsOnlyPullableRepositories uses the real auth service: a
+// principal allowed to pull team/* sees only those repositories in the
+// catalog, page by page, and the admin sees all.
+func TestCatalogShowsOnlyPullableRepositories(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		svc, err := auth.Open(ctx, db, auth.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := newEnv(t, db, registry.Options{Auth: svc, Challenge: svc.Challenge()})
+		for _, n := range []string{"a/x", "team/a", "team/b", "z/y", "team/c"} {
+			e.createRepo(n)
+		}
+		key, err := svc.CreateKey(ctx, "reader", []auth.Grant{{Action: auth.ActionPull, Pattern: "team/*"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pw, err := auth.NewLoginPassword(key.ID, key.Secret, time.Now().Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("AWS:"+pw))
+		var got []string
+		path := "/v2/_catalog?n=2"
+		for pages := 0; path != ""; pages++ {
+			if pages > 5 {
+				t.Fatal("catalog pages never end")
+			}
+			r := e.do("GET", path, map[string]string{"Authorization": basic}, nil)
+			e.expect(r, 200, "")
+			var page struct{ Repositories []string }
+			if err := json.Unmarshal(r.body, &page); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, page.Repositories...)
+			path = ""
+			if l := r.header.Get("Link"); l != "" {
+				path = strings.TrimSuffix(strings.TrimPrefix(l, "<"), `>; rel="next"`)
+			}
+		}
+		if strings.Join(got, " ") != "team/a team/b team/c" {
+			t.Fatalf("catalog for team/* reader: %q", got)
+		}
+		// The reader may not pull elsewhere either.
+		e.expect(e.do("GET", "/v2/z/y/tags/list", map[string]string{"Authorization": basic}, nil), 403, "DENIED")
+		e.expect(e.do("GET", "/v2/team/a/tags/list", map[string]string{"Authorization": basic}, nil), 200, "")
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/opencontainers/image-spec/specs-go"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/drydockhq/drydock/internal/auth"
 	"github.com/drydockhq/drydock/internal/store"
 )
 
@@ -57,25 +58,40 @@ func writeJSON(w http.ResponseWriter, r *http.Request, contentType string, v any
 	return nil
 }
 
-// catalog serves GET /v2/_catalog.
-func (h *Handler) catalog(w http.ResponseWriter, r *http.Request) *Error {
+// catalogScan is how many repository names the catalog reads from the
+// store at a time while filtering them.
+const catalogScan = 500
+
+// catalog serves GET /v2/_catalog: the repositories the principal may pull
+// from, in pages.
+func (h *Handler) catalog(w http.ResponseWriter, r *http.Request, p auth.Principal) *Error {
 	n, last, e := pagination(r)
 	if e != nil {
 		return e
 	}
 	names := []string{}
-	if n > 0 {
-		repos, err := h.reg.Repositories(r.Context(), last, n+1)
+	cursor, more := last, false
+	for n > 0 {
+		batch, err := h.reg.Repositories(r.Context(), cursor, catalogScan)
 		if err != nil {
 			return h.internal(r, "catalog", err)
 		}
-		for _, repo := range repos {
-			names = append(names, repo.Name)
+		for _, repo := range batch {
+			if len(names) == n {
+				more = true
+				break
+			}
+			cursor = repo.Name
+			if h.canPull(r, p, repo.Name) {
+				names = append(names, repo.Name)
+			}
 		}
-		if len(names) > n {
-			names = names[:n]
-			setNextLink(w, "/v2/_catalog", n, names[n-1])
+		if more || len(batch) < catalogScan {
+			break
 		}
+	}
+	if more {
+		setNextLink(w, "/v2/_catalog", n, cursor)
 	}
 	return writeJSON(w, r, "application/json", struct {
 		Repositories []string `json:"repositories"`

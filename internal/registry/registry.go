@@ -111,7 +111,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, newError(http.StatusMethodNotAllowed, CodeUnsupported, "method %s not supported here", r.Method))
 		return
 	}
-	if !h.authorize(w, r, rt.name, action) {
+	principal, ok := h.authorize(w, r, rt.name, action)
+	if !ok {
 		return
 	}
 	var err *Error
@@ -123,7 +124,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			_, _ = w.Write([]byte("{}"))
 		}
 	case routeCatalog:
-		err = h.catalog(w, r)
+		err = h.catalog(w, r, principal)
 	case routeTags:
 		err = h.tags(w, r, rt)
 	case routeReferrers:
@@ -197,14 +198,14 @@ func actionFor(rt route, method string) (auth.Action, bool) {
 
 // authorize checks the request with the Authorizer and answers 401 or 403
 // itself when it fails.
-func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, repo string, action auth.Action) bool {
+func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, repo string, action auth.Action) (auth.Principal, bool) {
 	if h.auth == nil {
-		return true
+		return auth.Principal{}, true
 	}
-	_, err := h.auth.Authorize(r, repo, action)
+	p, err := h.auth.Authorize(r, repo, action)
 	switch {
 	case err == nil:
-		return true
+		return p, true
 	case errors.Is(err, auth.ErrUnauthenticated):
 		w.Header().Set("WWW-Authenticate", h.challenge)
 		writeError(w, r, newError(http.StatusUnauthorized, CodeUnauthorized, "authentication required"))
@@ -214,7 +215,24 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, repo string,
 		h.log.Error("authorize", "err", err)
 		writeError(w, r, errInternal)
 	}
-	return false
+	return auth.Principal{}, false
+}
+
+// permitter is implemented by Authorizers that can check an authenticated
+// principal again without authenticating the request anew (auth.Service).
+type permitter interface {
+	Permit(p auth.Principal, repo string, action auth.Action) error
+}
+
+// canPull reports whether the request's principal may pull from repo.
+func (h *Handler) canPull(r *http.Request, p auth.Principal, repo string) bool {
+	if h.auth == nil {
+		return true
+	}
+	if pm, ok := h.auth.(permitter); ok {
+		return pm.Permit(p, repo, auth.ActionPull) == nil
+	}
+	return h.allowed(r, repo, auth.ActionPull)
 }
 
 // allowed asks the Authorizer without answering the request.
