@@ -282,3 +282,24 @@ func TestSortedStable(t *testing.T) {
 		t.Errorf("%v", got)
 	}
 }
+
+// TestHardLinkToLowerLayer: an upper layer hard-links the package
+// database path to another database path a lower layer holds.
+func TestHardLinkToLowerLayer(t *testing.T) {
+	db := apkDB(t, "rootfs/alpine-minirootfs-3.18.9-x86_64.tar.gz")
+	lower := memLayer(makeTar(t,
+		tarFile{name: "etc/alpine-release", body: "3.18.9\n"},
+		tarFile{name: "lib/apk/db/installed", body: string(db)},
+		tarFile{name: "usr/lib/apk/db/installed", body: records(db)[0] + "\n\n"},
+	))
+	upper := memLayer(makeTar(t,
+		tarFile{name: "usr/lib/apk/db/.wh.installed"},
+		tarFile{name: "lib/apk/db/installed", typ: tar.TypeLink, link: "usr/lib/apk/db/installed"}))
+	inv, err := (&index.Indexer{Catalogers: osCatalogers()}).Index(context.Background(), &index.Image{Layers: []index.Layer{lower, upper}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(inv.Packages) != 1 || inv.Packages[0].Name != field(records(db)[0], "P") || inv.Packages[0].Path != "lib/apk/db/installed" {
+		t.Fatalf("%+v", inv.Packages)
+	}
+}

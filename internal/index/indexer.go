@@ -66,7 +66,7 @@ type Indexer struct {
 
 // formatVersion changes when the indexer's own output for the same layer
 // can change (walker, release files, LayerResult encoding).
-const formatVersion = 1
+const formatVersion = 2
 
 func (ix *Indexer) limits() Limits {
 	if ix.Limits != nil {

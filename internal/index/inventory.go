@@ -74,6 +74,27 @@ func Assemble(layers []*LayerResult) *Inventory {
 			}
 			fsys[f.Path] = pl
 		}
+		// A hard link to a lower layer's file declares what that file
+		// declares, from the layer that introduced it.
+		for link, target := range lr.Links {
+			src, ok := fsys[target]
+			if !ok {
+				// The layer may delete the target beside linking to it.
+				src, ok = removed[target]
+			}
+			if !ok || src.layer == li {
+				continue
+			}
+			f := src.file
+			f.Path = link
+			f.Packages = append([]Package(nil), f.Packages...)
+			for i := range f.Packages {
+				if f.Packages[i].Path == target {
+					f.Packages[i].Path = link
+				}
+			}
+			fsys[link] = &placed{layer: src.layer, file: f, origin: src.origin}
+		}
 	}
 
 	files := osrel.Files{Content: map[string][]byte{}, Present: map[string]bool{}}

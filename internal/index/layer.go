@@ -28,8 +28,11 @@ type LayerResult struct {
 	// Whiteouts are paths this layer deletes from the layers below.
 	Whiteouts []string `json:"whiteouts,omitempty"`
 	// Opaque are directories whose lower-layer content this layer hides.
-	Opaque   []string `json:"opaque,omitempty"`
-	Warnings []string `json:"warnings,omitempty"`
+	Opaque []string `json:"opaque,omitempty"`
+	// Links are hard links at wanted paths to files of lower layers (by
+	// path): the file at the key has the content of the file at the value.
+	Links    map[string]string `json:"links,omitempty"`
+	Warnings []string          `json:"warnings,omitempty"`
 	Entries  int      `json:"entries"`
 	// Bytes is the size of the uncompressed tar stream.
 	Bytes int64 `json:"bytes"`
@@ -188,10 +191,16 @@ func (w *layerWalker) visitSpecial(e entry) error {
 		}
 	}
 	if osrel.Wants(e.path) || osrel.IsMarker(e.path) || len(w.wanting(e.path, 0, 0)) > 0 {
-		if h.Typeflag == tar.TypeLink {
-			w.warnf("%s: hard link to %s, which this layer did not offer to the catalogers; skipped", e.path, h.Linkname)
-		}
 		w.put(FileResult{Path: e.path})
+		if h.Typeflag == tar.TypeLink {
+			// A link to a lower layer's file: resolved when layers are
+			// combined.
+			target, _ := cleanPath(h.Linkname)
+			if w.res.Links == nil {
+				w.res.Links = map[string]string{}
+			}
+			w.res.Links[e.path] = target
+		}
 	}
 	return nil
 }
