@@ -33,7 +33,7 @@ type LayerResult struct {
 	// path): the file at the key has the content of the file at the value.
 	Links    map[string]string `json:"links,omitempty"`
 	Warnings []string          `json:"warnings,omitempty"`
-	Entries  int      `json:"entries"`
+	Entries  int               `json:"entries"`
 	// Bytes is the size of the uncompressed tar stream.
 	Bytes int64 `json:"bytes"`
 }
