@@ -25,6 +25,7 @@ package match
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 
@@ -71,6 +72,24 @@ func New(db Advisories) *Matcher {
 	m := &Matcher{db: db, cache: make(map[vulndb.Key]keyCache), installed: make(map[schemeVersion]parsedVersion)}
 	m.pdb, _ = db.(PreparedAdvisories)
 	return m
+}
+
+// Next returns a Matcher over db, a later generation of the database m
+// matches against. It keeps m's parsed entries of the keys whose lists
+// db still holds unchanged (vulndb.Index shares them between
+// generations), so the first match after an update parses only what the
+// update changed. m stays usable.
+func (m *Matcher) Next(db Advisories) *Matcher {
+	n := New(db)
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	for k, c := range m.cache {
+		if ms := db.Lookup(k); len(ms) == len(c.p) && len(ms) > 0 && &ms[0] == c.first {
+			n.cache[k] = c
+		}
+	}
+	maps.Copy(n.installed, m.installed)
+	return n
 }
 
 // parse parses an installed version, once per Matcher.

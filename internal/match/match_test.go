@@ -476,3 +476,47 @@ func TestConcurrentMatch(t *testing.T) {
 		}
 	}
 }
+
+// TestNextKeepsUnchangedKeys: a Matcher for the next generation reuses
+// the parsed entries of keys whose lists did not change and reparses the
+// others.
+func TestNextKeepsUnchangedKeys(t *testing.T) {
+	db := newMemDB(log4shell, dsa3029)
+	log4j := index.Package{Type: index.TypeJava, Ecosystem: "Maven", Name: "org.apache.logging.log4j:log4j-core", Version: "2.14.1"}
+	nginx := index.Package{Type: index.TypeDpkg, Ecosystem: "Debian:7", Name: "nginx-full", SourceName: "nginx", Version: "1.2.1-2.2+wheezy3"}
+	m := New(db)
+	if got := ids(match1(t, m, log4j, nginx)); !slices.Equal(got, []string{"GHSA-jfh8-c2jp-5v3q@org.apache.logging.log4j:log4j-core"}) {
+		t.Fatalf("generation 1: %v", got)
+	}
+	// Generation 2: nginx's advisory now has a later fix; log4j's list is
+	// the same slice.
+	next := memDB{}
+	for k, v := range db {
+		next[k] = v
+	}
+	dsa := *dsa3029
+	dsa.Affected = []vulndb.Affected{{Ecosystem: "Debian:7", Package: "nginx", Ranges: rng(intro("0"), fixed("1.2.1-2.2+wheezy4"))}}
+	k := vulndb.NewKey("Debian:7", "nginx")
+	next[k] = []vulndb.Match{{Advisory: &dsa, Affected: &dsa.Affected[0]}}
+	n := m.Next(next)
+	logKey := vulndb.NewKey("Maven", "org.apache.logging.log4j:log4j-core")
+	if _, ok := n.cache[logKey]; !ok {
+		t.Error("unchanged key not carried over")
+	}
+	if _, ok := n.cache[k]; ok {
+		t.Error("changed key carried over")
+	}
+	want := []string{"DSA-3029-1@nginx-full", "GHSA-jfh8-c2jp-5v3q@org.apache.logging.log4j:log4j-core"}
+	if got := ids(match1(t, n, log4j, nginx)); !slices.Equal(got, want) {
+		t.Errorf("generation 2: %v, want %v", got, want)
+	}
+}
+
+func match1(t *testing.T, m *Matcher, pkgs ...index.Package) *Result {
+	t.Helper()
+	res, err := m.Match(context.Background(), pkgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
