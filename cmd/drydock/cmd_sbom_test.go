@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -92,7 +93,8 @@ func debianLayout(t *testing.T, upperStatus []byte) string {
 		tw.WriteHeader(&tar.Header{Name: "var/lib/dpkg/status", Mode: 0o644, Size: int64(len(upperStatus)), Typeflag: tar.TypeReg})
 		tw.Write(upperStatus)
 		tw.Close()
-		upper, err := tarball.LayerFromReader(bytes.NewReader(buf.Bytes()))
+		layerTar := buf.Bytes()
+		upper, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(layerTar)), nil })
 		if err != nil {
 			t.Fatal(err)
 		}
