@@ -14,9 +14,10 @@ const (
 	SourceECR        = "aws.ecr"
 	SourceInspector2 = "aws.inspector2"
 
-	DetailECRImageScan      = "ECR Image Scan"
-	DetailInspector2Scan    = "Inspector2 Scan"
-	DetailInspector2Finding = "Inspector2 Finding"
+	DetailECRImageScan          = "ECR Image Scan"
+	DetailECRScanResourceChange = "ECR Scan Resource Change"
+	DetailInspector2Scan        = "Inspector2 Scan"
+	DetailInspector2Finding     = "Inspector2 Finding"
 )
 
 // Event is one row of the scan outbox: an EventBridge event's source,

@@ -49,10 +49,14 @@ type Service struct {
 	log      *slog.Logger
 }
 
-// New migrates the scan domain and returns the service.
+// New migrates the registry and scan domains and returns the service.
 func New(ctx context.Context, o Options) (*Service, error) {
 	if o.Store == nil {
 		return nil, fmt.Errorf("scan: no store")
+	}
+	// The service reads the registry's tables (manifests, outbox).
+	if err := o.Store.MigrateRegistry(ctx); err != nil {
+		return nil, fmt.Errorf("scan: %w", err)
 	}
 	if err := Migrate(ctx, o.Store); err != nil {
 		return nil, err
@@ -94,13 +98,55 @@ func (s *Service) RegistryScanningConfiguration(ctx context.Context) (Config, er
 }
 
 // PutRegistryScanningConfiguration validates and stores the configuration
-// and returns it as stored. An invalid one is a *ValidationError.
+// and returns it as stored. An invalid one is a *ValidationError. When the
+// new or the old configuration is ENHANCED and repositories' effective
+// frequencies change, an `ECR Scan Resource Change` event lists them.
 func (s *Service) PutRegistryScanningConfiguration(ctx context.Context, c Config) (Config, error) {
 	c, err := c.Normalize()
 	if err != nil {
 		return Config{}, err
 	}
-	err = s.db.InTx(ctx, func(tx *store.Tx) error { return saveConfig(ctx, tx, c, s.opts.Now()) })
+	list, err := s.reg.Repositories(ctx, "", 0)
+	if err != nil {
+		return Config{}, fmt.Errorf("scan: repositories: %w", err)
+	}
+	repos := make([]string, 0, len(list))
+	for _, r := range list {
+		repos = append(repos, r.Name)
+	}
+	now := s.opts.Now()
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		old, err := loadConfig(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if err := saveConfig(ctx, tx, c, now); err != nil {
+			return err
+		}
+		if c.ScanType != Enhanced && old.ScanType != Enhanced {
+			return nil
+		}
+		var changed []map[string]string
+		for _, r := range repos {
+			before, after := old.Effective(r, false).ScanFrequency, c.Effective(r, false).ScanFrequency
+			if before == after && old.ScanType == c.ScanType {
+				continue
+			}
+			changed = append(changed, map[string]string{
+				"repository-name": r, "repository-arn": s.repositoryArn(r),
+				"scan-frequency": string(after), "previous-scan-frequency": string(before),
+			})
+		}
+		if len(changed) == 0 {
+			return nil
+		}
+		return insertEvent(ctx, tx, SourceECR, DetailECRScanResourceChange, map[string]any{
+			"action-type":   "SCAN_FREQUENCY_CHANGE",
+			"repositories":  changed,
+			"resource-type": "REPOSITORY",
+			"scan-type":     string(c.ScanType),
+		}, now)
+	})
 	if err != nil {
 		return Config{}, err
 	}

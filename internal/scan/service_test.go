@@ -2,9 +2,11 @@ package scan
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/drydockhq/drydock/internal/store"
 	"github.com/drydockhq/drydock/internal/store/storetest"
@@ -43,12 +45,58 @@ func TestConfigurationStored(t *testing.T) {
 		if err != nil || !reflect.DeepEqual(got, want) {
 			t.Fatalf("stored %+v, want %+v (%v)", got, want, err)
 		}
+		events, err := s.Events(ctx, 0, 10)
+		if err != nil || len(events) != 0 {
+			t.Fatalf("events with no repositories: %v %v", events, err)
+		}
 		eff, err = s.EffectiveConfiguration(ctx, "scanrepo-prod", "scanrepo-test", "legacy")
 		if err != nil {
 			t.Fatal(err)
 		}
 		if eff[0].ScanFrequency != ContinuousScan || eff[1].ScanFrequency != Manual || eff[2].ScanFrequency != Manual {
 			t.Fatalf("enhanced effective: %+v", eff)
+		}
+
+		// Switching rules under ENHANCED: an ECR Scan Resource Change lists
+		// the repositories whose frequency changed.
+		for _, r := range []string{"scanrepo-prod", "scanrepo-test", "web"} {
+			if _, err := db.Registry().CreateRepository(ctx, r, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := s.PutRegistryScanningConfiguration(ctx, Config{ScanType: Enhanced, Rules: []Rule{
+			{ScanFrequency: ContinuousScan, RepositoryFilters: wild("prod")},
+			{ScanFrequency: ScanOnPush, RepositoryFilters: wild("test")},
+		}}); err != nil {
+			t.Fatal(err)
+		}
+		events, err = s.Events(ctx, 0, 10)
+		if err != nil || len(events) != 1 || events[0].DetailType != DetailECRScanResourceChange || events[0].Source != "aws.ecr" {
+			t.Fatalf("events: %+v %v", events, err)
+		}
+		var detail map[string]any
+		if err := json.Unmarshal(events[0].Detail, &detail); err != nil {
+			t.Fatal(err)
+		}
+		wantDetail := map[string]any{
+			"action-type": "SCAN_FREQUENCY_CHANGE", "resource-type": "REPOSITORY", "scan-type": "ENHANCED",
+			"repositories": []any{map[string]any{
+				"repository-name": "scanrepo-test", "repository-arn": "arn:aws:ecr:us-east-1:000000000000:repository/scanrepo-test",
+				"scan-frequency": "SCAN_ON_PUSH", "previous-scan-frequency": "MANUAL",
+			}},
+		}
+		if !reflect.DeepEqual(detail, wantDetail) {
+			t.Fatalf("detail %v, want %v", detail, wantDetail)
+		}
+		// Same configuration again: nothing changed, no event.
+		if _, err := s.PutRegistryScanningConfiguration(ctx, Config{ScanType: Enhanced, Rules: []Rule{
+			{ScanFrequency: ContinuousScan, RepositoryFilters: wild("prod")},
+			{ScanFrequency: ScanOnPush, RepositoryFilters: wild("test")},
+		}}); err != nil {
+			t.Fatal(err)
+		}
+		if events, _ := s.Events(ctx, events[0].ID, 10); len(events) != 0 {
+			t.Fatalf("event for an unchanged configuration: %+v", events)
 		}
 	})
 }
