@@ -679,3 +679,26 @@ func TestScanSurvivesKilledWorker(t *testing.T) {
 		}
 	})
 }
+
+// TestScanUnsupportedImage: hello-world (a static binary, no OS package
+// database) cannot be scanned by basic scanning.
+func TestScanUnsupportedImage(t *testing.T) {
+	img, err := tarball.ImageFromPath(testutil.Fixture(t, "images/hello-world-v25.tar"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s := newStack(t, db)
+		if _, err := s.svc.PutRegistryScanningConfiguration(ctx, scan.Config{ScanType: scan.Basic, Rules: []scan.Rule{
+			{ScanFrequency: scan.ScanOnPush, RepositoryFilters: []scan.Filter{{Filter: "*", FilterType: scan.FilterWildcard}}},
+		}}); err != nil {
+			t.Fatal(err)
+		}
+		dg := s.push(t, img, "hello/world:latest")
+		st := s.waitStatus(t, "hello/world", dg, scan.StatusUnsupportedImage, scan.StatusComplete, scan.StatusFailed)
+		if st.Status != scan.StatusUnsupportedImage || !strings.HasPrefix(st.Description, "UnsupportedImageError") {
+			t.Fatalf("status %+v", st)
+		}
+	})
+}

@@ -100,3 +100,50 @@ func TestConfigurationStored(t *testing.T) {
 		}
 	})
 }
+
+// TestJobDiedMarksFailed: a scan whose worker vanished on its last attempt
+// shows FAILED instead of staying in progress.
+func TestJobDiedMarksFailed(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		clk := &clock{t: time.Now().UTC()}
+		s, err := New(ctx, Options{Store: db, Now: clk.Now, Queue: QueueOptions{MaxAttempts: 1, Lease: time.Minute}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = db.InTx(ctx, func(tx *store.Tx) error {
+			return s.startTx(ctx, tx, "r", "sha256:a", payload{ScanType: Basic, Frequency: Manual, Trigger: "manual"}, clk.Now())
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j, err := s.queue.Claim(ctx); err != nil || j == nil {
+			t.Fatalf("claim: %v %v", j, err)
+		}
+		clk.Add(2 * time.Minute) // the claimer died
+		done := make(chan error, 1)
+		go func() { done <- s.Run(ctx, RunOptions{QueuePoll: 20 * time.Millisecond}) }()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			st, err := s.ScanStatus(ctx, "r", "sha256:a")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Status == StatusFailed {
+				if st.Description != "Scan failed: the scan did not finish in 1 attempts" {
+					t.Errorf("description %q", st.Description)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("status %+v", st)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	})
+}
