@@ -47,10 +47,6 @@ type FS struct {
 // overhead of reads, writes and hashing is negligible.
 const bufSize = 1 << 20
 
-// flushEvery is how many bytes an upload writes before asking the kernel to
-// start writing them back, so the fsync at commit has little left to do.
-const flushEvery = 32 << 20
-
 // NewFS returns a filesystem store rooted at dir, creating it if needed.
 func NewFS(dir string) (*FS, error) {
 	for _, d := range []string{dir, filepath.Join(dir, "blobs"), filepath.Join(dir, "uploads")} {
@@ -491,8 +487,10 @@ func (u *fsUpload) copy(r io.Reader, off int64) (int64, error) {
 	bp := u.s.bufs.Get().(*[]byte)
 	defer u.s.bufs.Put(bp)
 	buf := *bp
-	var n, flushed int64
-	fd := int(u.f.Fd())
+	// The kernel's flusher threads write the bytes back; asking for early
+	// write-back (sync_file_range) was measured to cost the server more CPU
+	// per GiB for no faster pushes, the commit's fsync waiting either way.
+	var n int64
 	for {
 		m, rerr := fill(r, buf)
 		if m > 0 {
@@ -501,12 +499,6 @@ func (u *fsUpload) copy(r io.Reader, off int64) (int64, error) {
 			}
 			u.h.Write(buf[:m])
 			n += int64(m)
-			if n-flushed >= flushEvery {
-				// Start write-back of what was written; the commit's fsync
-				// then waits for little.
-				_ = unix.SyncFileRange(fd, off+flushed, n-flushed, unix.SYNC_FILE_RANGE_WRITE)
-				flushed = n
-			}
 		}
 		switch rerr {
 		case nil:
