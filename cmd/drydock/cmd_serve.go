@@ -14,6 +14,7 @@ import (
 	"github.com/drydockhq/drydock/internal/awsapi"
 	"github.com/drydockhq/drydock/internal/awsapi/ecr"
 	"github.com/drydockhq/drydock/internal/blob"
+	"github.com/drydockhq/drydock/internal/events"
 	"github.com/drydockhq/drydock/internal/obs"
 	"github.com/drydockhq/drydock/internal/registry"
 	"github.com/drydockhq/drydock/internal/scan"
@@ -96,6 +97,15 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	defer stopScans()
 	scansDone := make(chan error, 1)
 	go func() { scansDone <- scanner.Run(scanCtx, scan.RunOptions{Concurrency: *scanWorkers}) }()
+	// Events: outbox rows go to the webhook targets (docs/events.md).
+	eventSvc, err := events.New(ctx, events.Options{Store: db, Account: account.ID, Log: e.log})
+	if err != nil {
+		return err
+	}
+	eventsCtx, stopEvents := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopEvents()
+	eventsDone := make(chan error, 1)
+	go func() { eventsDone <- eventSvc.Run(eventsCtx, events.RunOptions{}) }()
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", obs.HealthHandler(func(ctx context.Context) error { return db.SQL().PingContext(ctx) }))
@@ -143,6 +153,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	stopEvents()
+	<-eventsDone
 	// Running scans are given back to the queue; another replica or the
 	// next start runs them.
 	stopScans()

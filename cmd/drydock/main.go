@@ -44,6 +44,7 @@ func commands() []command {
 		{"gc", "remove abandoned uploads and unreferenced blobs (online)", runGC},
 		{"login-password", "print a registry login password (like aws ecr get-login-password)", runLoginPassword},
 		{"keys", "create, list, disable, enable and delete access keys", runKeys},
+		{"events", "manage webhook targets, tail events, list failed deliveries", runEvents},
 	}
 }
 

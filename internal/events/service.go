@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"sort"
 	"time"
 
 	"github.com/drydockhq/drydock/internal/scan"
@@ -206,5 +207,7 @@ func (s *Service) Read(ctx context.Context, from Position, limit int) ([]Envelop
 		out = append(out, r.events...)
 		from.Scan = r.id
 	}
+	// Times have one format, so they sort as text.
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time < out[j].Time })
 	return out, from, nil
 }
