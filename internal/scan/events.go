@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/drydockhq/drydock/internal/store"
@@ -30,14 +31,34 @@ type Event struct {
 	Detail     json.RawMessage
 }
 
+// event is one outbox row to write.
+type event struct {
+	source, detailType string
+	detail             any
+}
+
 func insertEvent(ctx context.Context, tx *store.Tx, source, detailType string, detail any, now time.Time) error {
-	b, err := json.Marshal(detail)
-	if err != nil {
-		return fmt.Errorf("scan: encode event: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO scan_outbox (created_at, source, detail_type, detail) VALUES (?, ?, ?, ?)`,
-		ms(now), source, detailType, string(b)); err != nil {
-		return fmt.Errorf("scan: outbox: %w", err)
+	return insertEvents(ctx, tx, []event{{source, detailType, detail}}, now)
+}
+
+// insertEvents writes events in multi-row statements (a scan may have
+// hundreds of new findings, each an event).
+func insertEvents(ctx context.Context, tx *store.Tx, events []event, now time.Time) error {
+	const batch = 100 // 100 rows x 4 columns
+	for start := 0; start < len(events); start += batch {
+		end := min(start+batch, len(events))
+		args := make([]any, 0, 4*(end-start))
+		for _, e := range events[start:end] {
+			b, err := json.Marshal(e.detail)
+			if err != nil {
+				return fmt.Errorf("scan: encode event: %w", err)
+			}
+			args = append(args, ms(now), e.source, e.detailType, string(b))
+		}
+		values := strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?),", end-start), ",")
+		if _, err := tx.ExecContext(ctx, `INSERT INTO scan_outbox (created_at, source, detail_type, detail) VALUES `+values, args...); err != nil {
+			return fmt.Errorf("scan: outbox: %w", err)
+		}
 	}
 	return nil
 }
@@ -81,17 +102,16 @@ func (s *Service) scanEvents(ctx context.Context, tx *store.Tx, repo, dg string,
 			return err
 		}
 	}
+	var events []event
 	for i := range fs {
 		if !created[fs[i].key] {
 			continue
 		}
 		f := fs[i]
 		f.Status, f.FirstObservedAt, f.LastObservedAt, f.UpdatedAt = FindingActive, now, now, now
-		if err := insertEvent(ctx, tx, SourceInspector2, DetailInspector2Finding, f, now); err != nil {
-			return err
-		}
+		events = append(events, event{SourceInspector2, DetailInspector2Finding, f})
 	}
-	return nil
+	return insertEvents(ctx, tx, events, now)
 }
 
 // Events lists the scan outbox's events with an id above after, oldest

@@ -90,8 +90,26 @@ func (s *Service) pollPushes(ctx context.Context, limit int) (int, error) {
 	}
 	last := events[len(events)-1].ID
 	queued := 0
+	moved := false
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
-		queued = 0
+		queued, moved = 0, false
+		// Several replicas may poll at once: hold the cursor's row and
+		// give up this round if another replica moved it meanwhile.
+		if _, err := tx.ExecContext(ctx, `INSERT INTO scan_cursors (name, position) VALUES (?, 0) ON CONFLICT (name) DO NOTHING`, pushCursor); err != nil {
+			return err
+		}
+		lock := ""
+		if tx.Dialect() == store.Postgres {
+			lock = " FOR UPDATE"
+		}
+		var pos int64
+		if err := tx.QueryRowContext(ctx, `SELECT position FROM scan_cursors WHERE name = ?`+lock, pushCursor).Scan(&pos); err != nil {
+			return err
+		}
+		if pos != cursor {
+			moved = true
+			return nil
+		}
 		for _, st := range starts {
 			err := s.startTx(ctx, tx, st.repo, st.digest, st.p, now)
 			if errors.Is(err, ErrLimitExceeded) {
@@ -110,6 +128,9 @@ func (s *Service) pollPushes(ctx context.Context, limit int) (int, error) {
 	})
 	if err != nil {
 		return 0, fmt.Errorf("scan: start scans on push: %w", err)
+	}
+	if moved {
+		return 0, nil
 	}
 	if queued > 0 {
 		s.queue.Wake()

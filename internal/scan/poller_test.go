@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -65,6 +67,59 @@ func TestPollerWaitsForOutboxHoles(t *testing.T) {
 			if _, err := s.queue.State(ctx, repo, "sha256:"+repo, kindScan); err != nil {
 				t.Errorf("no scan job for %s: %v", repo, err)
 			}
+		}
+	})
+}
+
+// TestPollerReplicas: two services polling one store start each pushed
+// image's scan once. (The outcome also holds without the cursor row lock,
+// thanks to the per-image window check; the test guards the outcome.)
+func TestPollerReplicas(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		var svcs []*Service
+		for i := 0; i < 2; i++ {
+			s, err := New(ctx, Options{Store: db})
+			if err != nil {
+				t.Fatal(err)
+			}
+			svcs = append(svcs, s)
+		}
+		if _, err := svcs[0].PutRegistryScanningConfiguration(ctx, Config{ScanType: Basic, Rules: []Rule{{ScanFrequency: ScanOnPush, RepositoryFilters: wild("*")}}}); err != nil {
+			t.Fatal(err)
+		}
+		const events = 40
+		for i := 1; i <= events; i++ {
+			repo := fmt.Sprintf("r%02d", i)
+			p, _ := json.Marshal(store.ImagePushed{Repository: repo, Digest: "sha256:" + repo, MediaType: "application/vnd.oci.image.manifest.v1+json"})
+			if _, err := db.ExecContext(ctx, `INSERT INTO registry_outbox (created_at, kind, payload) VALUES (?, ?, ?)`,
+				time.Now().UnixMilli(), store.OutboxImagePushed, string(p)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var wg sync.WaitGroup
+		for _, s := range svcs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 40; i++ {
+					if _, err := s.pollPushes(ctx, 3); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		var starts, jobs int
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM scan_starts`).Scan(&starts); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM scan_jobs`).Scan(&jobs); err != nil {
+			t.Fatal(err)
+		}
+		if starts != events || jobs != events {
+			t.Fatalf("%d scan starts and %d jobs for %d pushes", starts, jobs, events)
 		}
 	})
 }

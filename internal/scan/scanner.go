@@ -276,20 +276,46 @@ type permanentError struct{ err error }
 func (e *permanentError) Error() string { return e.err.Error() }
 func (e *permanentError) Unwrap() error { return e.err }
 
-// matcherCache keeps one matcher per database generation.
+// matcherCache keeps one matcher per database generation, with the time
+// the generation was made.
 type matcherCache struct {
-	mu  sync.Mutex
-	gen int64
-	m   *match.Matcher
+	mu      sync.Mutex
+	gen     int64
+	m       *match.Matcher
+	created time.Time
 }
 
 func (c *matcherCache) get(snap *vulndb.Snapshot) *match.Matcher {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil || c.gen != snap.Generation() {
-		c.m, c.gen = match.New(snap), snap.Generation()
+		c.m, c.gen, c.created = match.New(snap), snap.Generation(), time.Time{}
 	}
 	return c.m
+}
+
+// sourceUpdatedAt is when the snapshot's generation was made (read once
+// per generation).
+func (s *Service) sourceUpdatedAt(ctx context.Context, snap *vulndb.Snapshot) time.Time {
+	c := &s.matchers
+	c.mu.Lock()
+	if c.gen == snap.Generation() && !c.created.IsZero() {
+		t := c.created
+		c.mu.Unlock()
+		return t
+	}
+	c.mu.Unlock()
+	var created int64
+	if err := s.db.QueryRowContext(ctx, `SELECT created_at FROM vulndb_generations WHERE id = ?`, snap.Generation()).Scan(&created); err != nil {
+		return s.opts.Now()
+	}
+	t := fromMS(created)
+	c.mu.Lock()
+	if c.gen == snap.Generation() {
+		c.created = t
+	}
+	c.mu.Unlock()
+	return t
 }
 
 // handle runs one scan job.
@@ -430,16 +456,6 @@ func (s *Service) scan(ctx context.Context, j *Job, p payload) error {
 	}
 	j.MarkFinished()
 	return nil
-}
-
-// sourceUpdatedAt is when the snapshot's generation was made.
-func (s *Service) sourceUpdatedAt(ctx context.Context, snap *vulndb.Snapshot) time.Time {
-	var created int64
-	err := s.db.QueryRowContext(ctx, `SELECT created_at FROM vulndb_generations WHERE id = ?`, snap.Generation()).Scan(&created)
-	if err != nil {
-		return s.opts.Now()
-	}
-	return fromMS(created)
 }
 
 // findingCols are the columns of one stored finding.
