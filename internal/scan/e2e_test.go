@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http/httptest"
@@ -605,6 +606,28 @@ func TestContinuousRescan(t *testing.T) {
 		}
 		if closed != 2 {
 			t.Errorf("%d closed CVE-2019-1547 findings, want 2", closed)
+		}
+		events, err := s.svc.Events(ctx, 0, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		closedEvents := 0
+		for _, e := range events {
+			var f scan.Finding
+			if e.DetailType == scan.DetailInspector2Finding {
+				if err := json.Unmarshal(e.Detail, &f); err != nil {
+					t.Fatal(err)
+				}
+				if f.Status == scan.FindingClosed {
+					if f.VulnerabilityID != "CVE-2019-1547" {
+						t.Errorf("closed event for %s", f.VulnerabilityID)
+					}
+					closedEvents++
+				}
+			}
+		}
+		if closedEvents != 2 {
+			t.Errorf("%d Inspector2 Finding events for closed findings, want 2", closedEvents)
 		}
 
 		if _, err := s.vdb.Apply(ctx, []vulndb.SourceUpdate{{Name: "alpine-secdb", Kind: "alpine-secdb", Data: s.feed}}); err != nil {

@@ -69,8 +69,8 @@ func (s *Service) repositoryArn(repo string) string {
 
 // scanEvents writes a completed scan's events: ECR Image Scan for basic
 // scans; Inspector2 Scan for an image's first enhanced scan and one
-// Inspector2 Finding per finding new to the image.
-func (s *Service) scanEvents(ctx context.Context, tx *store.Tx, repo, dg string, p payload, fs []Finding, created map[string]bool, now time.Time) error {
+// Inspector2 Finding per finding new to the image or closed by the scan.
+func (s *Service) scanEvents(ctx context.Context, tx *store.Tx, repo, dg string, p payload, fs []Finding, created map[string]bool, closed []Finding, now time.Time) error {
 	tags := p.Tags
 	if tags == nil {
 		tags = []string{}
@@ -109,6 +109,9 @@ func (s *Service) scanEvents(ctx context.Context, tx *store.Tx, repo, dg string,
 		}
 		f := fs[i]
 		f.Status, f.FirstObservedAt, f.LastObservedAt, f.UpdatedAt = FindingActive, now, now, now
+		events = append(events, event{SourceInspector2, DetailInspector2Finding, f})
+	}
+	for _, f := range closed {
 		events = append(events, event{SourceInspector2, DetailInspector2Finding, f})
 	}
 	return insertEvents(ctx, tx, events, now)

@@ -442,11 +442,11 @@ func (s *Service) scan(ctx context.Context, j *Job, p payload) error {
 			// The status row went away (repository deleted): nothing to store.
 			return s.queue.CompleteTx(ctx, tx, j)
 		}
-		created, err := storeFindings(ctx, tx, repo, dg, findings, now)
+		created, closed, err := storeFindings(ctx, tx, repo, dg, findings, now)
 		if err != nil {
 			return err
 		}
-		if err := s.scanEvents(ctx, tx, repo, dg, p, findings, created, now); err != nil {
+		if err := s.scanEvents(ctx, tx, repo, dg, p, findings, created, closed, now); err != nil {
 			return err
 		}
 		return s.queue.CompleteTx(ctx, tx, j)
@@ -463,26 +463,27 @@ const findingCols = 15
 
 // storeFindings upserts the scan's findings (keeping firstObservedAt and a
 // SUPPRESSED status, reopening CLOSED ones), closes the image's findings
-// this scan did not see, and returns the keys of findings new to the image.
-func storeFindings(ctx context.Context, tx *store.Tx, repo, dg string, fs []Finding, now time.Time) (map[string]bool, error) {
+// this scan did not see, and returns the keys of findings new to the image
+// and the findings it closed.
+func storeFindings(ctx context.Context, tx *store.Tx, repo, dg string, fs []Finding, now time.Time) (created map[string]bool, closed []Finding, err error) {
 	existing := map[string]string{}
 	rows, err := tx.QueryContext(ctx, `SELECT finding_key, status FROM scan_findings WHERE repository = ? AND image_digest = ?`, repo, dg)
 	if err != nil {
-		return nil, fmt.Errorf("scan: existing findings: %w", err)
+		return nil, nil, fmt.Errorf("scan: existing findings: %w", err)
 	}
 	for rows.Next() {
 		var k, st string
 		if err := rows.Scan(&k, &st); err != nil {
 			rows.Close()
-			return nil, fmt.Errorf("scan: existing findings: %w", err)
+			return nil, nil, fmt.Errorf("scan: existing findings: %w", err)
 		}
 		existing[k] = st
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("scan: existing findings: %w", err)
+		return nil, nil, fmt.Errorf("scan: existing findings: %w", err)
 	}
-	created := map[string]bool{}
+	created = map[string]bool{}
 	t := ms(now)
 	const batch = 30 // 30 rows x 15 columns stay well inside both backends' parameter limits
 	for start := 0; start < len(fs); start += batch {
@@ -495,7 +496,7 @@ func storeFindings(ctx context.Context, tx *store.Tx, repo, dg string, fs []Find
 			}
 			body, err := json.Marshal(f)
 			if err != nil {
-				return nil, fmt.Errorf("scan: encode finding: %w", err)
+				return nil, nil, fmt.Errorf("scan: encode finding: %w", err)
 			}
 			args = append(args, repo, dg, f.key, f.ID, f.VulnerabilityID, f.Package.Name, f.Package.Version,
 				f.Package.PackageManager, f.Severity, FindingActive, f.FixAvailable, t, t, t, string(body))
@@ -512,12 +513,31 @@ func storeFindings(ctx context.Context, tx *store.Tx, repo, dg string, fs []Find
 					THEN excluded.updated_at ELSE scan_findings.updated_at END,
 				severity = excluded.severity, fix_available = excluded.fix_available, finding = excluded.finding,
 				last_observed_at = excluded.last_observed_at`, args...); err != nil {
-			return nil, fmt.Errorf("scan: store findings: %w", err)
+			return nil, nil, fmt.Errorf("scan: store findings: %w", err)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE scan_findings SET status = 'CLOSED', updated_at = ?
-		WHERE repository = ? AND image_digest = ? AND status <> 'CLOSED' AND last_observed_at < ?`, t, repo, dg, t); err != nil {
-		return nil, fmt.Errorf("scan: close findings: %w", err)
+	rows, err = tx.QueryContext(ctx, `UPDATE scan_findings SET status = 'CLOSED', updated_at = ?
+		WHERE repository = ? AND image_digest = ? AND status <> 'CLOSED' AND last_observed_at < ?
+		RETURNING finding, first_observed_at, last_observed_at`, t, repo, dg, t)
+	if err != nil {
+		return nil, nil, fmt.Errorf("scan: close findings: %w", err)
 	}
-	return created, nil
+	defer rows.Close()
+	for rows.Next() {
+		var body string
+		var first, last int64
+		if err := rows.Scan(&body, &first, &last); err != nil {
+			return nil, nil, fmt.Errorf("scan: close findings: %w", err)
+		}
+		var f Finding
+		if err := json.Unmarshal([]byte(body), &f); err != nil {
+			return nil, nil, fmt.Errorf("scan: stored finding: %w", err)
+		}
+		f.Status, f.FirstObservedAt, f.LastObservedAt, f.UpdatedAt = FindingClosed, fromMS(first), fromMS(last), now
+		closed = append(closed, f)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("scan: close findings: %w", err)
+	}
+	return created, closed, nil
 }
