@@ -183,18 +183,30 @@ func debian(t testing.TB, suite string, opts []string, name string) Deb {
 // asking costs about a second on a loaded machine.
 var candidates sync.Map
 
+// aptUpdate runs apt-get update at most once per test binary.
+var aptUpdate sync.Once
+
 // candidate returns the version apt-get would download.
 func candidate(t testing.TB, suite string, opts []string, name string) string {
 	t.Helper()
 	if v, ok := candidates.Load(suite + "/" + name); ok {
 		return v.(string)
 	}
-	pol := string(Run(t, "", "apt-cache", append(opts, "policy", name)...))
-	var version string
-	for line := range strings.Lines(pol) {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "Candidate:"); ok {
-			version = strings.TrimSpace(v)
+	policy := func() (string, string) {
+		pol := string(Run(t, "", "apt-cache", append(opts, "policy", name)...))
+		var version string
+		for line := range strings.Lines(pol) {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "Candidate:"); ok {
+				version = strings.TrimSpace(v)
+			}
 		}
+		return pol, version
+	}
+	pol, version := policy()
+	if (version == "" || version == "(none)") && opts == nil {
+		// A fresh machine has no package lists yet.
+		aptUpdate.Do(func() { _, _ = run("", "apt-get", "update", "-qq") })
+		pol, version = policy()
 	}
 	if version == "" || version == "(none)" {
 		t.Fatalf("apt-cache policy %s: no candidate version (run apt-get update):\n%s", name, pol)
