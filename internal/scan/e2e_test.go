@@ -417,6 +417,13 @@ func TestScanPushedAlpineImages(t *testing.T) {
 		if res.SeverityCounts[scan.SevUndefined] != len(wantOld) || len(res.SeverityCounts) != 1 {
 			t.Errorf("severity counts %v", res.SeverityCounts)
 		}
+		sums, err := s.svc.Summaries(ctx, "alpine/old", []string{oldDigest, origDigest, "sha256:" + strings.Repeat("1", 64)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(sums) != 1 || sums[oldDigest].Status.Status != scan.StatusComplete || sums[oldDigest].SeverityCounts[scan.SevUndefined] != len(wantOld) {
+			t.Errorf("summaries %+v", sums)
+		}
 		// Paging returns every finding once.
 		var paged []string
 		page := scan.Page{Limit: 3}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // Page asks for one page of findings: After is the token of the previous
@@ -90,6 +91,71 @@ func (s *Service) Findings(ctx context.Context, repo, dg string, page Page) (*Fi
 	if len(out.Findings) > limit {
 		out.Findings = out.Findings[:limit]
 		out.Next = strconv.Itoa(offset + limit)
+	}
+	return out, nil
+}
+
+// Summary is an image's scan status with its open findings' severity
+// counts (DescribeImages' imageScanStatus and imageScanFindingsSummary).
+type Summary struct {
+	Status         Status
+	SeverityCounts map[string]int
+}
+
+// Summaries returns the scan summary of each given image of a repository
+// that was scanned, keyed by digest, in two queries whatever their number
+// (DescribeImages asks for up to 100 images at once).
+func (s *Service) Summaries(ctx context.Context, repo string, digests []string) (map[string]Summary, error) {
+	out := map[string]Summary{}
+	const chunk = 400
+	for start := 0; start < len(digests); start += chunk {
+		part := digests[start:min(start+chunk, len(digests))]
+		in := strings.TrimSuffix(strings.Repeat("?,", len(part)), ",")
+		args := make([]any, 0, len(part)+1)
+		args = append(args, repo)
+		for _, d := range part {
+			args = append(args, d)
+		}
+		rows, err := s.db.QueryContext(ctx, `SELECT image_digest, scan_type, status, description, started_at, completed_at, vuln_source_updated_at, platform
+			FROM scan_scans WHERE repository = ? AND image_digest IN (`+in+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("scan: summaries: %w", err)
+		}
+		for rows.Next() {
+			st := Status{Repository: repo}
+			var typ string
+			var started, completed, vsu int64
+			if err := rows.Scan(&st.Digest, &typ, &st.Status, &st.Description, &started, &completed, &vsu, &st.Platform); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("scan: summaries: %w", err)
+			}
+			st.ScanType, st.StartedAt, st.CompletedAt, st.VulnerabilitySourceUpdatedAt = ScanType(typ), fromMS(started), fromMS(completed), fromMS(vsu)
+			out[st.Digest] = Summary{Status: st, SeverityCounts: map[string]int{}}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("scan: summaries: %w", err)
+		}
+		rows, err = s.db.QueryContext(ctx, `SELECT image_digest, severity, COUNT(*) FROM scan_findings
+			WHERE repository = ? AND image_digest IN (`+in+`) AND status <> 'CLOSED' GROUP BY image_digest, severity`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("scan: summaries: %w", err)
+		}
+		for rows.Next() {
+			var d, sev string
+			var n int
+			if err := rows.Scan(&d, &sev, &n); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("scan: summaries: %w", err)
+			}
+			if sm, ok := out[d]; ok {
+				sm.SeverityCounts[sev] = n
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("scan: summaries: %w", err)
+		}
 	}
 	return out, nil
 }
