@@ -424,6 +424,27 @@ func TestScanPushedAlpineImages(t *testing.T) {
 		if len(sums) != 1 || sums[oldDigest].Status.Status != scan.StatusComplete || sums[oldDigest].SeverityCounts[scan.SevUndefined] != len(wantOld) {
 			t.Errorf("summaries %+v", sums)
 		}
+		// Across images: the OpenSSL CVE in every repository it was found in.
+		list, next, err := s.svc.ListFindings(ctx, scan.FindingQuery{VulnerabilityIDs: []string{"CVE-2019-1547"}, Repositories: []string{"alpine/old", "alpine/shipped"}}, scan.Page{})
+		if err != nil || next != "" || len(list) != 2 {
+			t.Fatalf("list findings: %d %q %v", len(list), next, err)
+		}
+		for _, f := range list {
+			if f.Repository != "alpine/old" || f.Digest != oldDigest {
+				t.Errorf("listed finding %s@%s", f.Repository, f.Digest)
+			}
+		}
+		// Suppression flips ACTIVE to SUPPRESSED and back; counts keep them.
+		if n, err := s.svc.Suppress(ctx, scan.FindingQuery{Repositories: []string{"alpine/old"}, PackageNames: []string{"musl"}}, true); err != nil || n != 1 {
+			t.Fatalf("suppress: %d %v", n, err)
+		}
+		sup, _, err := s.svc.ListFindings(ctx, scan.FindingQuery{Statuses: []string{scan.FindingSuppressed}}, scan.Page{})
+		if err != nil || len(sup) != 1 || sup[0].Package.Name != "musl" {
+			t.Fatalf("suppressed: %+v %v", sup, err)
+		}
+		if n, err := s.svc.Suppress(ctx, scan.FindingQuery{Repositories: []string{"alpine/old"}}, false); err != nil || n != 1 {
+			t.Fatalf("unsuppress: %d %v", n, err)
+		}
 		// Paging returns every finding once.
 		var paged []string
 		page := scan.Page{Limit: 3}
