@@ -2,11 +2,13 @@ package scan_test
 
 import (
 	"archive/tar"
+	"archive/zip"
 	"bytes"
 	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http/httptest"
 	"os"
@@ -33,6 +35,7 @@ import (
 	"github.com/drydockhq/drydock/internal/testutil"
 	"github.com/drydockhq/drydock/internal/vulndb"
 	"github.com/drydockhq/drydock/internal/vulndb/feeds/alpine"
+	"github.com/drydockhq/drydock/internal/vulndb/osv"
 )
 
 const secdbFile = "feeds/alpine-secdb/v3.10/main.yaml"
@@ -248,6 +251,7 @@ type stack struct {
 	db   *store.DB
 	svc  *scan.Service
 	vdb  *vulndb.DB
+	vix  *vulndb.Index
 	feed *vulndb.FeedData
 	host string
 }
@@ -312,7 +316,7 @@ func newIdleStack(t testing.TB, db *store.DB, qo scan.QueueOptions) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &stack{db: db, svc: svc, vdb: vdb, feed: data, host: strings.TrimPrefix(srv.URL, "http://")}
+	return &stack{db: db, svc: svc, vdb: vdb, vix: vix, feed: data, host: strings.TrimPrefix(srv.URL, "http://")}
 }
 
 func (s *stack) push(t *testing.T, img v1.Image, ref string) string {
@@ -750,6 +754,93 @@ func TestScanUnsupportedImage(t *testing.T) {
 		st := s.waitStatus(t, "hello/world", dg, scan.StatusUnsupportedImage, scan.StatusComplete, scan.StatusFailed)
 		if st.Status != scan.StatusUnsupportedImage || !strings.HasPrefix(st.Description, "UnsupportedImageError") {
 			t.Fatalf("status %+v", st)
+		}
+	})
+}
+
+// jarLayer is a layer holding a jar with Maven's pom.properties for one
+// artifact, as Maven builds it.
+func jarLayer(t *testing.T, path, group, artifact, version string) v1.Layer {
+	t.Helper()
+	var jar bytes.Buffer
+	zw := zip.NewWriter(&jar)
+	w, err := zw.Create("META-INF/maven/" + group + "/" + artifact + "/pom.properties")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(w, "#Created by Apache Maven\ngroupId=%s\nartifactId=%s\nversion=%s\n", group, artifact, version)
+	w, err = zw.Create("META-INF/MANIFEST.MF")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(w, "Manifest-Version: 1.0\r\nImplementation-Version: %s\r\n\r\n", version)
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Name: path, Mode: 0o644, Size: int64(jar.Len()), Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Write(jar.Bytes())
+	tw.Close()
+	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf.Bytes())), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// TestEnhancedScansLanguagePackages: a log4j-core 2.14.1 jar on the
+// alpine base is CVE-2021-44228 (GHSA-jfh8-c2jp-5v3q: fixed in 2.15.0,
+// rated CRITICAL) under enhanced scanning; basic scanning reads OS packages
+// only and reports nothing for the same image.
+func TestEnhancedScansLanguagePackages(t *testing.T) {
+	img, err := mutate.AppendLayers(alpineImage(t), jarLayer(t, "app/lib/log4j-core-2.14.1.jar", "org.apache.logging.log4j", "log4j-core", "2.14.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := os.ReadFile(testutil.Fixture(t, "feeds/osv/records/GHSA-jfh8-c2jp-5v3q.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s := newStack(t, db)
+		adv, err := osv.Parse(rec, "osv-Maven")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.vdb.Apply(ctx, []vulndb.SourceUpdate{{Name: "osv-Maven", Kind: "osv", Data: &vulndb.FeedData{Advisories: []vulndb.Advisory{adv}}}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.vix.Refresh(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.svc.PutRegistryScanningConfiguration(ctx, scan.Config{ScanType: scan.Enhanced}); err != nil {
+			t.Fatal(err)
+		}
+		dg := s.push(t, img, "java/prod:v1")
+		s.waitStatus(t, "java/prod", dg, scan.StatusActive)
+		got, res := findingPairs(t, s, "java/prod", dg)
+		if strings.Join(got, ",") != "CVE-2021-44228 org.apache.logging.log4j:log4j-core" {
+			t.Fatalf("enhanced findings %v", got)
+		}
+		f := res.Findings[0]
+		if f.Severity != scan.SevCritical || f.Package.PackageManager != "JAR" || f.Package.Version != "2.14.1" ||
+			f.Package.FixedInVersion != "2.15.0" || f.Package.FilePath != "app/lib/log4j-core-2.14.1.jar" || f.FixAvailable != "YES" {
+			t.Errorf("log4j finding %+v (package %+v)", f, f.Package)
+		}
+
+		if _, err := s.svc.PutRegistryScanningConfiguration(ctx, scan.Config{ScanType: scan.Basic, Rules: []scan.Rule{
+			{ScanFrequency: scan.ScanOnPush, RepositoryFilters: []scan.Filter{{Filter: "java", FilterType: scan.FilterWildcard}}},
+		}}); err != nil {
+			t.Fatal(err)
+		}
+		s.push(t, img, "java/basic:v1")
+		s.waitStatus(t, "java/basic", dg, scan.StatusComplete)
+		if got, _ := findingPairs(t, s, "java/basic", dg); len(got) != 0 {
+			t.Errorf("basic scanning reported language packages: %v", got)
 		}
 	})
 }
