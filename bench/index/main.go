@@ -2,9 +2,12 @@
 // image: cold (no cache), fully cached (SQLite layer cache), and the
 // decompression floor (gzip -dc of the same layer), reporting median wall
 // time and peak RSS of each, and the same for trivy and syft when they are
-// on PATH.
+// on PATH. Each -layer DIR adds a layer holding DIR's files on top of the
+// base (an application directory with node_modules, a Go binary, jars), to
+// measure an image with language packages too.
 //
 //	go run ./bench/index -drydock /path/to/drydock -runs 5
+//	go run ./bench/index -drydock /path/to/drydock -layer /tmp/app-npm -layer /tmp/app-go
 package main
 
 import (
@@ -17,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -28,8 +32,10 @@ func main() {
 	drydock := flag.String("drydock", "drydock", "drydock binary to measure")
 	fixture := flag.String("fixture", "../shared/fixtures/rootfs/debian-bookworm-12.15-minbase-amd64-rootfs.tar.gz", "root filesystem tarball used as the image's one layer")
 	runs := flag.Int("runs", 5, "runs per case (the median is reported)")
+	var layers layerDirs
+	flag.Var(&layers, "layer", "a directory whose files make one more layer on top (repeatable)")
 	flag.Parse()
-	if err := run(*drydock, *fixture, *runs); err != nil {
+	if err := run(*drydock, *fixture, layers, *runs); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/index:", err)
 		os.Exit(1)
 	}
@@ -85,7 +91,24 @@ func repeat(runs int, before func() error, name string, args ...string) (sample,
 	return median(ss), nil
 }
 
-func run(drydock, fixture string, runs int) error {
+// layerDirs collects the -layer flags.
+type layerDirs []string
+
+func (l *layerDirs) String() string     { return fmt.Sprint(*l) }
+func (l *layerDirs) Set(v string) error { *l = append(*l, v); return nil }
+
+// dirLayer makes a layer of dir's files, placed at the image root (the
+// layout stores it gzip-compressed, as registries do).
+func dirLayer(tmp, dir string, n int) (v1.Layer, error) {
+	tarPath := filepath.Join(tmp, fmt.Sprintf("layer-%d.tar", n))
+	out, err := exec.Command("tar", "-C", dir, "-cf", tarPath, ".").CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("tar %s: %w: %s", dir, err, out)
+	}
+	return tarball.LayerFromFile(tarPath)
+}
+
+func run(drydock, fixture string, extra []string, runs int) error {
 	tmp, err := os.MkdirTemp("", "drydock-bench-index-")
 	if err != nil {
 		return err
@@ -96,7 +119,15 @@ func run(drydock, fixture string, runs int) error {
 	if err != nil {
 		return err
 	}
-	img, err := mutate.AppendLayers(mutate.MediaType(empty.Image, types.OCIManifestSchema1), l)
+	all := []v1.Layer{l}
+	for i, dir := range extra {
+		el, err := dirLayer(tmp, dir, i)
+		if err != nil {
+			return err
+		}
+		all = append(all, el)
+	}
+	img, err := mutate.AppendLayers(mutate.MediaType(empty.Image, types.OCIManifestSchema1), all...)
 	if err != nil {
 		return err
 	}
