@@ -25,10 +25,15 @@ type compiled struct {
 	err    string
 }
 
-// crange is one range with its events sorted in version order.
+// crange is one range with its events sorted in version order. Limits
+// are kept apart: as OSV defines them, a version is in the range only
+// when it is below one of its limits, whatever the other events say.
 type crange struct {
 	semver bool
 	events []cevent
+	// limit is the highest limit, when hasLimit.
+	limit    version.Version
+	hasLimit bool
 }
 
 type eventKind uint8
@@ -171,6 +176,12 @@ func compileAffected(aff *vulndb.Affected, scheme version.Scheme) compiled {
 					c.module = true
 				}
 			}
+			if ev.kind == evLimit {
+				if !cr.hasLimit || ev.v.Compare(cr.limit) > 0 {
+					cr.limit, cr.hasLimit = ev.v, true
+				}
+				continue
+			}
 			cr.events = append(cr.events, ev)
 		}
 		// OSV does not require events in order: sort them, introduced
@@ -266,15 +277,18 @@ func mergeFixes(a, b []string) []string {
 }
 
 // contains walks the sorted events up to v: an introduced at or below v
-// opens the range, a fixed or limit at or below v closes it, a
-// last_affected below v closes it. It returns the fixed version that ends
-// the open range, if any.
+// opens the range, a fixed at or below v closes it, a last_affected below
+// v closes it; a version at or above every limit is outside. It returns
+// the fixed version that ends the open range, if any.
 func (r *crange) contains(v version.Version) (bool, []string) {
+	if r.hasLimit && r.limit.Compare(v) <= 0 {
+		return false, nil
+	}
 	// Most installed versions are past every event of a range: one
 	// comparison with the last event settles those.
 	if n := len(r.events); n > 0 {
 		switch last := &r.events[n-1]; last.kind {
-		case evFixed, evLimit:
+		case evFixed:
 			if last.v.Compare(v) <= 0 {
 				return false, nil
 			}
@@ -297,7 +311,7 @@ func (r *crange) contains(v version.Version) (bool, []string) {
 				return in, r.nextFix(i)
 			}
 			in = true
-		case evFixed, evLimit:
+		case evFixed:
 			if c > 0 {
 				return in, r.nextFix(i)
 			}
