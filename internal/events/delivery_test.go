@@ -44,7 +44,7 @@ type received struct {
 // its own (crypto/hmac over "t.body") and answers with status(n) for its
 // n-th request (0-based).
 type receiver struct {
-	t      *testing.T
+	t      testing.TB
 	secret string
 	status func(n int) int
 	mu     sync.Mutex
@@ -52,7 +52,7 @@ type receiver struct {
 	srv    *httptest.Server
 }
 
-func newReceiver(t *testing.T, secret string, status func(n int) int) *receiver {
+func newReceiver(t testing.TB, secret string, status func(n int) int) *receiver {
 	r := &receiver{t: t, secret: secret, status: status}
 	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
 	t.Cleanup(r.srv.Close)
@@ -121,7 +121,7 @@ func addTarget(t *testing.T, s *Service, name, url, secret, pattern string) {
 }
 
 // pushRow writes a registry outbox row the way the registry does.
-func pushRow(t *testing.T, db *store.DB, c *clock, repo, digest string, tags ...string) {
+func pushRow(t testing.TB, db *store.DB, c *clock, repo, digest string, tags ...string) {
 	t.Helper()
 	p, _ := json.Marshal(store.ImagePushed{Repository: repo, Digest: digest, MediaType: "application/vnd.oci.image.manifest.v1+json", Size: 1, Tags: tags, PushedAt: c.now().Format(time.RFC3339Nano)})
 	if _, err := db.ExecContext(context.Background(), `INSERT INTO registry_outbox (created_at, kind, payload) VALUES (?, ?, ?)`,
