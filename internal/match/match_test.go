@@ -520,3 +520,38 @@ func match1(t *testing.T, m *Matcher, pkgs ...index.Package) *Result {
 	}
 	return res
 }
+
+// preparedDB is a database index that keeps the matcher's plans beside
+// its lists, as PreparedAdvisories describes.
+type preparedDB struct {
+	memDB
+	plans map[vulndb.Key]any
+}
+
+func (db preparedDB) LookupPrepared(k vulndb.Key) ([]vulndb.Match, any) { return db.memDB[k], db.plans[k] }
+
+// TestPreparedAdvisories: a database that holds PrepareKey's plans gives
+// the same findings, and the matcher parses nothing of its own.
+func TestPreparedAdvisories(t *testing.T) {
+	mem := newMemDB(log4shell, dsa3029, alpineOpenSSL, alsa10630, usn5192)
+	db := preparedDB{memDB: mem, plans: map[vulndb.Key]any{}}
+	for k, ms := range mem {
+		db.plans[k] = PrepareKey(k, ms)
+	}
+	pkgs := []index.Package{
+		{Type: index.TypeJava, Ecosystem: "Maven", Name: "org.apache.logging.log4j:log4j-core", Version: "2.14.1"},
+		{Type: index.TypeDpkg, Ecosystem: "Debian:7", Name: "nginx-full", SourceName: "nginx", Version: "1.2.1-2.2+wheezy2"},
+		{Type: index.TypeApk, Ecosystem: "Alpine:v3.10", Name: "libssl1.1", SourceName: "openssl", Version: "1.1.1c-r0"},
+		{Type: index.TypeRPM, Ecosystem: "AlmaLinux:10", Name: "libxml2-devel", SourceName: "libxml2-2.12.5-5.el10.src.rpm", Version: "2.12.5-5.el10"},
+		{Type: index.TypeDpkg, Ecosystem: "Ubuntu:18.04", Name: "liblog4j2-java", SourceName: "apache-log4j2", Version: "2.10.0-2"},
+	}
+	want := ids(match(t, mem, pkgs...))
+	m := New(db)
+	got := ids(match1(t, m, pkgs...))
+	if !slices.Equal(got, want) || len(want) != 5 {
+		t.Errorf("prepared: %v, want %v", got, want)
+	}
+	if len(m.cache) != 0 {
+		t.Errorf("the matcher parsed %d keys itself", len(m.cache))
+	}
+}
