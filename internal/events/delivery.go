@@ -246,27 +246,42 @@ func (s *Service) backoff(attempts int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// finish records a try's outcome, if the lease is still this worker's.
-func (s *Service) finish(ctx context.Context, c claimed, sendErr error) error {
+// finish records the outcomes of a batch of tries in one transaction
+// (one commit instead of one per delivery), each only if its lease is
+// still this worker's.
+func (s *Service) finish(ctx context.Context, cs []claimed, sendErrs []error) error {
 	now := s.now()
-	var err error
-	switch {
-	case sendErr == nil:
-		_, err = s.db.ExecContext(ctx, `UPDATE events_deliveries SET status = ?, last_error = '', updated_at = ?
-			WHERE event_id = ? AND target = ? AND lease_owner = ? AND status = ?`,
-			statusDelivered, ms(now), c.eventID, c.target, c.owner, statusPending)
-	case errors.Is(sendErr, errPermanent) || c.attempts >= s.opts.MaxAttempts:
-		s.log.Warn("events: delivery failed for good", "target", c.target, "event_id", c.eventID, "attempts", c.attempts, "err", sendErr)
-		_, err = s.db.ExecContext(ctx, `UPDATE events_deliveries SET status = ?, last_error = ?, updated_at = ?
-			WHERE event_id = ? AND target = ? AND lease_owner = ? AND status = ?`,
-			statusDead, truncate(sendErr.Error(), 500), ms(now), c.eventID, c.target, c.owner, statusPending)
-	default:
-		_, err = s.db.ExecContext(ctx, `UPDATE events_deliveries SET next_attempt = ?, last_error = ?, updated_at = ?
-			WHERE event_id = ? AND target = ? AND lease_owner = ? AND status = ?`,
-			ms(now.Add(s.backoff(c.attempts))), truncate(sendErr.Error(), 500), ms(now), c.eventID, c.target, c.owner, statusPending)
-	}
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		for i, c := range cs {
+			sendErr := sendErrs[i]
+			var err error
+			switch {
+			case sendErr == nil:
+				_, err = tx.ExecContext(ctx, `UPDATE events_deliveries SET status = ?, last_error = '', updated_at = ?
+					WHERE event_id = ? AND target = ? AND lease_owner = ? AND status = ?`,
+					statusDelivered, ms(now), c.eventID, c.target, c.owner, statusPending)
+			case errors.Is(sendErr, errPermanent) || c.attempts >= s.opts.MaxAttempts:
+				_, err = tx.ExecContext(ctx, `UPDATE events_deliveries SET status = ?, last_error = ?, updated_at = ?
+					WHERE event_id = ? AND target = ? AND lease_owner = ? AND status = ?`,
+					statusDead, truncate(sendErr.Error(), 500), ms(now), c.eventID, c.target, c.owner, statusPending)
+			default:
+				_, err = tx.ExecContext(ctx, `UPDATE events_deliveries SET next_attempt = ?, last_error = ?, updated_at = ?
+					WHERE event_id = ? AND target = ? AND lease_owner = ? AND status = ?`,
+					ms(now.Add(s.backoff(c.attempts))), truncate(sendErr.Error(), 500), ms(now), c.eventID, c.target, c.owner, statusPending)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("events: record delivery: %w", err)
+		return fmt.Errorf("events: record deliveries: %w", err)
+	}
+	for i, c := range cs {
+		if err := sendErrs[i]; err != nil && (errors.Is(err, errPermanent) || c.attempts >= s.opts.MaxAttempts) {
+			s.log.Warn("events: delivery failed for good", "target", c.target, "event_id", c.eventID, "attempts", c.attempts, "err", err)
+		}
 	}
 	return nil
 }
@@ -297,19 +312,16 @@ func (s *Service) DeliverDue(ctx context.Context, n int) (int, error) {
 		targets[c.target] = t
 	}
 	var wg sync.WaitGroup
-	errs := make([]error, len(cs))
+	sendErrs := make([]error, len(cs))
 	for i, c := range cs {
-		wg.Go(func() {
-			sendErr := s.send(ctx, targets[c.target], c)
-			if ctx.Err() != nil {
-				// Stopping: the lease expires and the delivery is tried again.
-				return
-			}
-			errs[i] = s.finish(ctx, c, sendErr)
-		})
+		wg.Go(func() { sendErrs[i] = s.send(ctx, targets[c.target], c) })
 	}
 	wg.Wait()
-	return len(cs), errors.Join(errs...)
+	if ctx.Err() != nil {
+		// Stopping: the leases expire and the deliveries are tried again.
+		return len(cs), nil
+	}
+	return len(cs), s.finish(ctx, cs, sendErrs)
 }
 
 // RunOptions tune Run.
