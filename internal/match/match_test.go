@@ -528,7 +528,9 @@ type preparedDB struct {
 	plans map[vulndb.Key]any
 }
 
-func (db preparedDB) LookupPrepared(k vulndb.Key) ([]vulndb.Match, any) { return db.memDB[k], db.plans[k] }
+func (db preparedDB) LookupPrepared(k vulndb.Key) ([]vulndb.Match, any) {
+	return db.memDB[k], db.plans[k]
+}
 
 // TestPreparedAdvisories: a database that holds PrepareKey's plans gives
 // the same findings, and the matcher parses nothing of its own.
