@@ -324,6 +324,18 @@ func (s *Service) DeliverDue(ctx context.Context, n int) (int, error) {
 	return len(cs), s.finish(ctx, cs, sendErrs)
 }
 
+// Prune deletes the records of deliveries that succeeded before cutoff.
+// Dead letters stay until their target is re-created or an operator
+// removes them. It returns how many records it deleted.
+func (s *Service) Prune(ctx context.Context, before time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM events_deliveries WHERE status = ? AND updated_at < ?`, statusDelivered, ms(before))
+	if err != nil {
+		return 0, fmt.Errorf("events: prune deliveries: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}
+
 // RunOptions tune Run.
 type RunOptions struct {
 	// Poll is how often the outboxes and the queue are checked (default
@@ -331,6 +343,9 @@ type RunOptions struct {
 	Poll time.Duration
 	// Concurrency is how many deliveries are sent at once (default 8).
 	Concurrency int
+	// Keep is how long records of successful deliveries are kept
+	// (default 7 days); they are pruned once an hour.
+	Keep time.Duration
 }
 
 // Run polls the outboxes and delivers events until ctx is cancelled.
@@ -342,9 +357,19 @@ func (s *Service) Run(ctx context.Context, o RunOptions) error {
 	if o.Concurrency <= 0 {
 		o.Concurrency = 8
 	}
+	if o.Keep <= 0 {
+		o.Keep = 7 * 24 * time.Hour
+	}
 	t := time.NewTicker(o.Poll)
 	defer t.Stop()
+	var pruned time.Time
 	for {
+		if now := s.now(); now.Sub(pruned) >= time.Hour {
+			if _, err := s.Prune(ctx, now.Add(-o.Keep)); err != nil && ctx.Err() == nil {
+				s.log.Error("events: prune", "err", err)
+			}
+			pruned = now
+		}
 		if _, err := s.Poll(ctx); err != nil && ctx.Err() == nil {
 			s.log.Error("events: read outboxes", "err", err)
 		}

@@ -424,3 +424,39 @@ func TestTargets(t *testing.T) {
 		}
 	})
 }
+
+func TestGapWaitAndPrune(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		c := newClock()
+		r := newReceiver(t, "k", nil)
+		s := newService(t, db, c, Options{GapWait: 10 * time.Second})
+		addTarget(t, s, "hook", r.srv.URL, "k", "")
+		// Rows 1 and 3 committed; 2 belongs to a transaction still open
+		// (or rolled back): 3 waits until the gap is GapWait old.
+		for _, id := range []int{1, 3} {
+			p, _ := json.Marshal(store.ImagePushed{Repository: "repo", Digest: "sha256:x", Tags: []string{"t"}})
+			if _, err := db.ExecContext(ctx, `INSERT INTO registry_outbox (id, created_at, kind, payload) VALUES (?, ?, ?, ?)`,
+				id, c.now().UnixMilli(), store.OutboxImagePushed, string(p)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		drain(t, s)
+		if n := len(r.requests()); n != 1 {
+			t.Fatalf("%d events delivered across a fresh gap, want 1", n)
+		}
+		c.advance(11 * time.Second)
+		drain(t, s)
+		if n := len(r.requests()); n != 2 {
+			t.Fatalf("%d events delivered after the gap aged, want 2", n)
+		}
+
+		if n, err := s.Prune(ctx, c.now().Add(-time.Hour)); err != nil || n != 0 {
+			t.Fatalf("pruned %d fresh records, %v", n, err)
+		}
+		c.advance(2 * time.Hour)
+		if n, err := s.Prune(ctx, c.now().Add(-time.Hour)); err != nil || n != 2 {
+			t.Fatalf("pruned %d records, want 2 (%v)", n, err)
+		}
+	})
+}
