@@ -181,7 +181,7 @@ func (h *Handler) monolithic(w http.ResponseWriter, r *http.Request, name string
 		return h.internal(r, "open upload", err)
 	}
 	defer up.Close()
-	if _, err := up.Append(ctx, bodyReader(r, -1), d.Algorithm()); err != nil {
+	if _, err := up.Append(ctx, h.bodyReader(w, r, -1), d.Algorithm()); err != nil {
 		return h.appendError(r, err)
 	}
 	return h.commit(w, r, name, repoID, up, d)
@@ -286,7 +286,7 @@ func (h *Handler) appendChunk(w http.ResponseWriter, r *http.Request, rt route, 
 			return newError(http.StatusBadRequest, CodeSizeInvalid, "Content-Length %d does not match Content-Range %q", r.ContentLength, truncate(cr))
 		}
 	}
-	if _, err := up.Append(r.Context(), bodyReader(r, want), alg); err != nil {
+	if _, err := up.Append(r.Context(), h.bodyReader(w, r, want), alg); err != nil {
 		return h.appendError(r, err)
 	}
 	return nil
@@ -373,12 +373,33 @@ func parseContentRange(s string) (start, end int64, ok bool) {
 
 // bodyReader returns the request body, limited to exactly want bytes when
 // want >= 0: a body that ends earlier fails with io.ErrUnexpectedEOF, so
-// the upload is rolled back.
-func bodyReader(r *http.Request, want int64) io.Reader {
+// the upload is rolled back. A client that sends nothing for the idle
+// timeout fails the read, so a stalled upload does not hold its lock.
+func (h *Handler) bodyReader(w http.ResponseWriter, r *http.Request, want int64) io.Reader {
+	var body io.Reader = &idleReader{r: r.Body, rc: http.NewResponseController(w), idle: h.idleTimeout}
 	if want < 0 {
-		return r.Body
+		return body
 	}
-	return &exactReader{r: r.Body, left: want}
+	return &exactReader{r: body, left: want}
+}
+
+// idleReader moves the connection's read deadline before each read.
+type idleReader struct {
+	r    io.Reader
+	rc   *http.ResponseController
+	idle time.Duration
+	// unsupported is set when the connection has no deadlines (then reads
+	// are not bounded).
+	unsupported bool
+}
+
+func (i *idleReader) Read(p []byte) (int, error) {
+	if !i.unsupported {
+		if err := i.rc.SetReadDeadline(time.Now().Add(i.idle)); err != nil {
+			i.unsupported = true
+		}
+	}
+	return i.r.Read(p)
 }
 
 type exactReader struct {

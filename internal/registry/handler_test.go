@@ -587,3 +587,42 @@ func TestCatalogShowsOnlyPullableRepositories(t *testing.T) {
 		e.expect(e.do("GET", "/v2/team/a/tags/list", map[string]string{"Authorization": basic}, nil), 200, "")
 	})
 }
+
+// TestStalledUploadIsReleased sends half a chunk and then nothing: after
+// the idle timeout the request fails, the half chunk is rolled back and
+// the upload is free for the client to resume.
+func TestStalledUploadIsReleased(t *testing.T) {
+	e := newEnv(t, storetest.SQLite(t), registry.Options{IdleTimeout: 300 * time.Millisecond})
+	e.createRepo("slow")
+	r := e.do("POST", "/v2/slow/blobs/uploads/", nil, nil)
+	loc := r.header.Get("Location")
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "PATCH %s HTTP/1.1\r\nHost: x\r\nContent-Range: 0-9\r\nContent-Length: 10\r\n\r\nhalf!", loc)
+	// While the stalled request holds the upload, others are refused;
+	// after the timeout a full chunk goes in from offset 0.
+	deadline := time.Now().Add(15 * time.Second)
+	sawBusy := false
+	for {
+		r := e.do("PATCH", loc, map[string]string{"Content-Range": "0-9"}, []byte("0123456789"))
+		if r.status == http.StatusConflict {
+			sawBusy = true
+		} else {
+			e.expect(r, 202, "")
+			if r.header.Get("Range") != "0-9" {
+				t.Fatalf("range after the stalled chunk: %q", r.header.Get("Range"))
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the stalled upload was never released")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !sawBusy {
+		t.Log("the stalled request timed out before the first retry")
+	}
+}

@@ -39,6 +39,9 @@ type Options struct {
 	CreateOnPush bool
 	// Log receives server-side errors; nil discards them.
 	Log *slog.Logger
+	// IdleTimeout is how long an upload body may send nothing before the
+	// request fails and the upload is released (default two minutes).
+	IdleTimeout time.Duration
 	// Uploads, when set, is told when upload sessions open and close (the
 	// uploads-in-flight metric).
 	Uploads UploadObserver
@@ -68,6 +71,7 @@ type Handler struct {
 	createOnPush bool
 	log          *slog.Logger
 	pullInterval time.Duration
+	idleTimeout  time.Duration
 	uploads      UploadObserver
 }
 
@@ -82,6 +86,10 @@ func New(o Options) *Handler {
 		log:          o.Log,
 		pullInterval: o.PullRecordInterval,
 		uploads:      o.Uploads,
+		idleTimeout:  o.IdleTimeout,
+	}
+	if h.idleTimeout <= 0 {
+		h.idleTimeout = 2 * time.Minute
 	}
 	if h.uploads == nil {
 		h.uploads = noObserver{}
