@@ -11,10 +11,8 @@ import (
 	"strings"
 
 	"github.com/drydockhq/drydock/internal/index"
-	"github.com/drydockhq/drydock/internal/index/catalogers"
 	"github.com/drydockhq/drydock/internal/index/source"
 	"github.com/drydockhq/drydock/internal/report"
-	"github.com/drydockhq/drydock/internal/store"
 )
 
 const sbomUsage = `[flags] TARGET
@@ -52,37 +50,9 @@ func runSBOM(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 
-	ix := &index.Indexer{Catalogers: catalogers.All(), Log: e.log}
-	if *cacheDSN != "" {
-		db, err := store.Open(ctx, *cacheDSN, "")
-		if err != nil {
-			return err
-		}
-		defer db.Close()
-		if ix.Cache, err = index.NewStoreCache(ctx, db); err != nil {
-			return err
-		}
-	}
-
-	var invs []*index.Inventory
-	if target.Kind == source.KindDir {
-		inv, err := ix.IndexDir(ctx, target.Path)
-		if err != nil {
-			return err
-		}
-		invs = append(invs, inv)
-	} else {
-		imgs, err := source.Images(ctx, target, source.Options{Platform: *platform, Insecure: *insecure})
-		if err != nil {
-			return err
-		}
-		for _, img := range imgs {
-			inv, err := ix.Index(ctx, img)
-			if err != nil {
-				return fmt.Errorf("%s %s: %w", img.Name, img.Platform, err)
-			}
-			invs = append(invs, inv)
-		}
+	invs, err := indexTarget(ctx, e, target, *cacheDSN, source.Options{Platform: *platform, Insecure: *insecure})
+	if err != nil {
+		return err
 	}
 	for _, inv := range invs {
 		if inv.OS == nil {
