@@ -23,6 +23,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/opencontainers/go-digest"
+
+	"github.com/drydockhq/drydock/internal/store/storetest"
 )
 
 // countingTransport counts request body bytes sent and calls trigger once
@@ -68,14 +70,19 @@ type pushed struct {
 // restarts it on the same data directory, and checks that every
 // acknowledged image is served whole, that no manifest names a missing
 // blob, and that every blob file on disk holds exactly its digest's bytes.
-// It repeats this over several kills.
+// It repeats this over several kills, on each metadata backend.
 func TestKillMidPush(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { killMidPush(t, nil) })
+	t.Run("postgres", func(t *testing.T) { killMidPush(t, []string{"--store", storetest.PostgresURL(t)}) })
+}
+
+func killMidPush(t *testing.T, storeFlags []string) {
 	dataDir := t.TempDir()
-	drydock(t, "repo", "create", "--data-dir", dataDir, "crash/app")
+	drydock(t, append([]string{"repo", "create", "--data-dir", dataDir, "crash/app"}, storeFlags...)...)
 	rng := rand.New(rand.NewPCG(1, 2))
 	var acked []pushed
 	for cycle := 0; cycle < 4; cycle++ {
-		srv := startServer(t, dataDir)
+		srv := startServer(t, dataDir, storeFlags...)
 		pw := srv.password(t)
 		ct := &countingTransport{base: http.DefaultTransport, threshold: int64(1+rng.IntN(24)) << 20}
 		ct.trigger = func() { go srv.kill() }
@@ -118,7 +125,7 @@ func TestKillMidPush(t *testing.T) {
 		<-srv.done
 		t.Logf("cycle %d: killed after %d bytes sent; %d images acknowledged so far", cycle, ct.sent.Load(), len(acked))
 		verifyBlobFiles(t, dataDir)
-		srv2 := startServer(t, dataDir)
+		srv2 := startServer(t, dataDir, storeFlags...)
 		verifyServed(t, srv2, acked)
 		srv2.stop()
 	}
