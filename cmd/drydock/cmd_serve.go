@@ -70,10 +70,6 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		Log:          e.log,
 		Uploads:      metrics,
 	})
-	ecrAPI, err := ecr.New(ctx, ecr.Options{Store: db, Auth: authSvc, Log: e.log})
-	if err != nil {
-		return err
-	}
 
 	// Scanning: pushed images are scanned by workers from the durable
 	// queue in the store, beside the server (docs/scanning.md).
@@ -89,7 +85,12 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	scanner, err := scan.New(ctx, scan.Options{Store: db, Blobs: blobs, Vulns: vix, AccountID: account.ID, Log: e.log})
+	scanner, err := scan.New(ctx, scan.Options{Store: db, Blobs: blobs, Vulns: vix, AccountID: account.ID, Log: e.log,
+		RepositoryScanOnPush: ecr.RepositoryScanOnPush(db)})
+	if err != nil {
+		return err
+	}
+	ecrAPI, err := ecr.New(ctx, ecr.Options{Store: db, Auth: authSvc, Log: e.log, Scanner: scanner})
 	if err != nil {
 		return err
 	}

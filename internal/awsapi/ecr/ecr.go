@@ -14,6 +14,7 @@ import (
 
 	"github.com/drydockhq/drydock/internal/auth"
 	"github.com/drydockhq/drydock/internal/awsapi"
+	"github.com/drydockhq/drydock/internal/scan"
 	"github.com/drydockhq/drydock/internal/store"
 )
 
@@ -41,6 +42,10 @@ type Options struct {
 	Log *slog.Logger
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// Scanner is the scanning service. Without it the scanning
+	// operations are UnknownOperationException and DescribeImages shows
+	// no scan members.
+	Scanner *scan.Service
 }
 
 // Service is the ECR API. It is an http.Handler for the requests that
@@ -53,6 +58,7 @@ type Service struct {
 	log     *slog.Logger
 	now     func() time.Time
 	api     *awsapi.JSONService
+	scan    *scan.Service
 }
 
 // New prepares the store and returns the ECR API.
@@ -77,6 +83,7 @@ func New(ctx context.Context, o Options) (*Service, error) {
 		account: account,
 		log:     o.Log,
 		now:     o.Now,
+		scan:    o.Scanner,
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -90,12 +97,6 @@ func New(ctx context.Context, o Options) (*Service, error) {
 		InternalErrorCode: CodeServer,
 		Verifier:          o.Auth,
 		Log:               s.log,
-		// The scanning operations (Put/GetRegistryScanningConfiguration,
-		// BatchGetRepositoryScanningConfiguration, StartImageScan,
-		// DescribeImageScanFindings) join this table once scanning exists;
-		// DescribeImages then fills imageScanStatus and
-		// imageScanFindingsSummary in detail(). Until then they are
-		// UnknownOperationException.
 		Operations: map[string]awsapi.Operation{
 			"CreateRepository":              s.createRepositoryOp,
 			"DescribeRepositories":          s.describeRepositoriesOp,
@@ -109,11 +110,19 @@ func New(ctx context.Context, o Options) (*Service, error) {
 			"BatchDeleteImage":              s.batchDeleteImageOp,
 		},
 	}
+	if s.scan != nil {
+		// The scanning operations (scanning.go).
+		for name, op := range s.scanOperations() {
+			s.api.Operations[name] = op
+		}
+	}
 	return s, nil
 }
 
 // ServeHTTP serves one ECR API call.
-func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.api.ServeHTTP(w, r) }
+func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.api.ServeHTTP(w, withRetryIdentity(r))
+}
 
 // RegistryID is the installation's 12-digit registry id.
 func (s *Service) RegistryID() string { return s.account.ID }

@@ -119,6 +119,9 @@ func (s *Service) describeImagesOp(ctx context.Context, req *awsapi.Request) (an
 		if err := s.fillSizes(ctx, r, out.ImageDetails, ims); err != nil {
 			return nil, err
 		}
+		if err := s.fillScanSummaries(ctx, req, r, out.ImageDetails); err != nil {
+			return nil, err
+		}
 		return out, nil
 	}
 	if archivedOnly(imageStatus) {
@@ -144,6 +147,9 @@ func (s *Service) describeImagesOp(ctx context.Context, req *awsapi.Request) (an
 		out.ImageDetails = append(out.ImageDetails, s.detail(r, im))
 	}
 	if err := s.fillSizes(ctx, r, out.ImageDetails, ims); err != nil {
+		return nil, err
+	}
+	if err := s.fillScanSummaries(ctx, req, r, out.ImageDetails); err != nil {
 		return nil, err
 	}
 	return out, nil

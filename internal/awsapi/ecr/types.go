@@ -108,3 +108,151 @@ type AuthorizationData struct {
 type ReplicationConfiguration struct {
 	Rules []struct{} `json:"rules"`
 }
+
+// ImageScanFindings are an image's scan results: basic `findings` or
+// `enhancedFindings`, with the severity counts of all its open findings.
+type ImageScanFindings struct {
+	ImageScanCompletedAt         awsapi.Time                `json:"imageScanCompletedAt,omitzero"`
+	VulnerabilitySourceUpdatedAt awsapi.Time                `json:"vulnerabilitySourceUpdatedAt,omitzero"`
+	FindingSeverityCounts        map[string]int             `json:"findingSeverityCounts"`
+	Findings                     []ImageScanFinding         `json:"findings,omitempty"`
+	EnhancedFindings             []EnhancedImageScanFinding `json:"enhancedFindings,omitempty"`
+}
+
+// describeFindingsOutput is DescribeImageScanFindings' answer.
+type describeFindingsOutput struct {
+	RegistryID        string             `json:"registryId"`
+	RepositoryName    string             `json:"repositoryName"`
+	ImageID           ImageIdentifier    `json:"imageId"`
+	ImageScanStatus   *ImageScanStatus   `json:"imageScanStatus"`
+	ImageScanFindings *ImageScanFindings `json:"imageScanFindings,omitempty"`
+	NextToken         *string            `json:"nextToken,omitempty"`
+}
+
+// Attribute is a basic finding's key/value attribute.
+type Attribute struct {
+	Key   string `json:"key"`
+	Value string `json:"value,omitempty"`
+}
+
+// ImageScanFinding is a basic scanning finding.
+type ImageScanFinding struct {
+	Name        string      `json:"name"`
+	Description string      `json:"description,omitempty"`
+	URI         string      `json:"uri,omitempty"`
+	Severity    string      `json:"severity"`
+	Attributes  []Attribute `json:"attributes"`
+}
+
+// CvssScore is one CVSS rating of a vulnerability.
+type CvssScore struct {
+	BaseScore     float64 `json:"baseScore"`
+	ScoringVector string  `json:"scoringVector"`
+	Source        string  `json:"source"`
+	Version       string  `json:"version"`
+}
+
+// VulnerablePackage is the package an enhanced finding is about.
+type VulnerablePackage struct {
+	Arch            string `json:"arch,omitempty"`
+	Epoch           int    `json:"epoch"`
+	FilePath        string `json:"filePath,omitempty"`
+	Name            string `json:"name"`
+	PackageManager  string `json:"packageManager"`
+	Release         string `json:"release,omitempty"`
+	SourceLayerHash string `json:"sourceLayerHash,omitempty"`
+	Version         string `json:"version"`
+	FixedInVersion  string `json:"fixedInVersion,omitempty"`
+}
+
+// PackageVulnerabilityDetails describe the vulnerability of an enhanced
+// finding.
+type PackageVulnerabilityDetails struct {
+	Cvss                   []CvssScore         `json:"cvss"`
+	ReferenceUrls          []string            `json:"referenceUrls"`
+	RelatedVulnerabilities []string            `json:"relatedVulnerabilities"`
+	Source                 string              `json:"source"`
+	SourceURL              string              `json:"sourceUrl,omitempty"`
+	VendorCreatedAt        awsapi.Time         `json:"vendorCreatedAt,omitzero"`
+	VendorSeverity         string              `json:"vendorSeverity,omitempty"`
+	VendorUpdatedAt        awsapi.Time         `json:"vendorUpdatedAt,omitzero"`
+	VulnerabilityID        string              `json:"vulnerabilityId"`
+	VulnerablePackages     []VulnerablePackage `json:"vulnerablePackages"`
+}
+
+// Recommendation is how to remediate a finding.
+type Recommendation struct {
+	URL  string `json:"url,omitempty"`
+	Text string `json:"text,omitempty"`
+}
+
+// Remediation holds a finding's recommendation.
+type Remediation struct {
+	Recommendation Recommendation `json:"recommendation"`
+}
+
+// AwsEcrContainerImageDetails describe the image a finding is in.
+type AwsEcrContainerImageDetails struct {
+	Architecture   string      `json:"architecture,omitempty"`
+	ImageHash      string      `json:"imageHash"`
+	ImageTags      []string    `json:"imageTags"`
+	Platform       string      `json:"platform,omitempty"`
+	PushedAt       awsapi.Time `json:"pushedAt,omitzero"`
+	Registry       string      `json:"registry"`
+	RepositoryName string      `json:"repositoryName"`
+}
+
+// ResourceDetails hold the details of a finding's resource.
+type ResourceDetails struct {
+	AwsEcrContainerImage *AwsEcrContainerImageDetails `json:"awsEcrContainerImage,omitempty"`
+}
+
+// Resource is the resource a finding is in: the image.
+type Resource struct {
+	Details ResourceDetails   `json:"details"`
+	ID      string            `json:"id"`
+	Tags    map[string]string `json:"tags"`
+	Type    string            `json:"type"`
+}
+
+// CvssScoreAdjustment is a change Inspector made to a CVSS score.
+type CvssScoreAdjustment struct {
+	Metric string `json:"metric"`
+	Reason string `json:"reason"`
+}
+
+// CvssScoreDetails is the CVSS rating a finding's score comes from.
+type CvssScoreDetails struct {
+	Adjustments   []CvssScoreAdjustment `json:"adjustments"`
+	Score         float64               `json:"score"`
+	ScoreSource   string                `json:"scoreSource"`
+	ScoringVector string                `json:"scoringVector"`
+	Version       string                `json:"version"`
+}
+
+// ScoreDetails hold the details of a finding's score.
+type ScoreDetails struct {
+	Cvss *CvssScoreDetails `json:"cvss,omitempty"`
+}
+
+// EnhancedImageScanFinding is an enhanced scanning finding (ECR's field
+// names, which differ from Inspector's Finding).
+type EnhancedImageScanFinding struct {
+	AwsAccountID                string                       `json:"awsAccountId"`
+	Description                 string                       `json:"description,omitempty"`
+	FindingArn                  string                       `json:"findingArn"`
+	FirstObservedAt             awsapi.Time                  `json:"firstObservedAt,omitzero"`
+	LastObservedAt              awsapi.Time                  `json:"lastObservedAt,omitzero"`
+	PackageVulnerabilityDetails *PackageVulnerabilityDetails `json:"packageVulnerabilityDetails,omitempty"`
+	Remediation                 *Remediation                 `json:"remediation,omitempty"`
+	Resources                   []Resource                   `json:"resources"`
+	Score                       *float64                     `json:"score,omitempty"`
+	ScoreDetails                *ScoreDetails                `json:"scoreDetails,omitempty"`
+	Severity                    string                       `json:"severity"`
+	Status                      string                       `json:"status"`
+	Title                       string                       `json:"title,omitempty"`
+	Type                        string                       `json:"type"`
+	UpdatedAt                   awsapi.Time                  `json:"updatedAt,omitzero"`
+	FixAvailable                string                       `json:"fixAvailable,omitempty"`
+	ExploitAvailable            string                       `json:"exploitAvailable,omitempty"`
+}
