@@ -530,8 +530,8 @@ func TestScanningCLI(t *testing.T) {
 	// Scanned on push: the CLI's waiter sees COMPLETE.
 	cli.ok(nil, "ecr", "wait", "image-scan-complete", "--repository-name", "scanrepo-basic", "--image-id", "imageTag=latest")
 	var basic struct {
-		ImageID         struct{ ImageDigest, ImageTag string }
-		ImageScanStatus struct{ Status, Description string }
+		ImageID           struct{ ImageDigest, ImageTag string }
+		ImageScanStatus   struct{ Status, Description string }
 		ImageScanFindings struct {
 			Findings []struct {
 				Name, Severity, URI string
@@ -601,7 +601,10 @@ func TestScanningCLI(t *testing.T) {
 	if !errors.As(err, &le) || !strings.Contains(err.Error(), "attempt") && !strings.Contains(err.Error(), "retry") {
 		t.Errorf("second StartImageScan: %v", err)
 	}
-	waiter := sdkecr.NewImageScanCompleteWaiter(sdk, func(o *sdkecr.ImageScanCompleteWaiterOptions) { o.MinDelay = 100 * time.Millisecond; o.MaxDelay = time.Second })
+	waiter := sdkecr.NewImageScanCompleteWaiter(sdk, func(o *sdkecr.ImageScanCompleteWaiterOptions) {
+		o.MinDelay = 100 * time.Millisecond
+		o.MaxDelay = time.Second
+	})
 	if err := waiter.Wait(ctx, &sdkecr.DescribeImageScanFindingsInput{RepositoryName: aws.String("scanrepo-sdk"), ImageId: id}, 2*time.Minute); err != nil {
 		t.Errorf("image scan complete waiter: %v", err)
 	}
