@@ -1,0 +1,293 @@
+package inspector_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/inspector2"
+	"github.com/aws/smithy-go"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/drydockhq/drydock/internal/auth"
+	"github.com/drydockhq/drydock/internal/awsapi"
+	"github.com/drydockhq/drydock/internal/awsapi/inspector"
+	"github.com/drydockhq/drydock/internal/blob"
+	"github.com/drydockhq/drydock/internal/registry"
+	"github.com/drydockhq/drydock/internal/scan"
+	"github.com/drydockhq/drydock/internal/store"
+	"github.com/drydockhq/drydock/internal/store/storetest"
+	"github.com/drydockhq/drydock/internal/testutil"
+	"github.com/drydockhq/drydock/internal/vulndb"
+	"github.com/drydockhq/drydock/internal/vulndb/feeds/alpine"
+)
+
+func TestMain(m *testing.M) { os.Exit(storetest.Main(m)) }
+
+// stack is a registry, the real scan service with the Alpine 3.10 secdb
+// fixture, and the Inspector API, in one httptest server on 127.0.0.1.
+type stack struct {
+	URL   string
+	host  string
+	db    *store.DB
+	auth  *auth.Service
+	scan  *scan.Service
+	admin auth.AccessKey
+}
+
+func newStack(t *testing.T, db *store.DB) *stack {
+	t.Helper()
+	ctx := context.Background()
+	if err := db.MigrateRegistry(ctx); err != nil {
+		t.Fatal(err)
+	}
+	authSvc, err := auth.Open(ctx, db, auth.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs, err := blob.NewFS(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	vdb, err := vulndb.Open(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(testutil.Fixture(t, "feeds/alpine-secdb/v3.10/main.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := alpine.Parse(f, "alpine-secdb")
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vdb.Apply(ctx, []vulndb.SourceUpdate{{Name: "alpine-secdb", Kind: "alpine-secdb", Data: data}}); err != nil {
+		t.Fatal(err)
+	}
+	vix, err := vulndb.OpenIndex(ctx, vdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	account, err := awsapi.LoadAccount(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := scan.New(ctx, scan.Options{Store: db, Blobs: bs, Vulns: vix, AccountID: account.ID, Region: "us-west-2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := inspector.New(ctx, inspector.Options{Store: db, Auth: authSvc, Scan: svc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := registry.New(registry.Options{Store: db, Blobs: bs, CreateOnPush: true})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v2" || strings.HasPrefix(r.URL.Path, "/v2/") {
+			reg.ServeHTTP(w, r)
+			return
+		}
+		if inspector.IsPath(r.URL.Path) {
+			api.ServeHTTP(w, r)
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	runCtx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- svc.Run(runCtx, scan.RunOptions{PushPoll: 50 * time.Millisecond, QueuePoll: 200 * time.Millisecond})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	admin, err := authSvc.CreateKey(ctx, "admin", []auth.Grant{{Action: auth.ActionAdmin, Pattern: "*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &stack{URL: srv.URL, host: strings.TrimPrefix(srv.URL, "http://"), db: db, auth: authSvc, scan: svc, admin: admin}
+}
+
+func (s *stack) client(k auth.AccessKey) *inspector2.Client {
+	return inspector2.New(inspector2.Options{
+		Region:       "us-west-2",
+		BaseEndpoint: aws.String(s.URL),
+		Credentials:  credentials.NewStaticCredentialsProvider(k.ID, k.Secret, ""),
+		Retryer: retry.NewStandard(func(o *retry.StandardOptions) {
+			o.Retryables = []retry.IsErrorRetryable{retry.RetryableConnectionError{}}
+			o.RateLimiter = ratelimit.None
+		}),
+	})
+}
+
+func (s *stack) push(t *testing.T, img v1.Image, ref string) string {
+	t.Helper()
+	r, err := name.ParseReference(s.host + "/" + ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(r, img); err != nil {
+		t.Fatalf("push %s: %v", ref, err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.String()
+}
+
+// waitScanned polls the image's scan status until the scan finished.
+func (s *stack) waitScanned(t *testing.T, repo, dg string) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		st, err := s.scan.ScanStatus(context.Background(), repo, dg)
+		if err == nil && (st.Status == scan.StatusComplete || st.Status == scan.StatusActive) {
+			return
+		}
+		if err == nil && (st.Status == scan.StatusFailed || st.Status == scan.StatusUnsupportedImage) {
+			t.Fatalf("%s@%s: %+v", repo, dg, st)
+		}
+		if err != nil && !errors.Is(err, scan.ErrScanNotFound) {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s@%s not scanned: %+v %v", repo, dg, st, err)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// alpineImage loads the real alpine:3.10 `docker save` archive.
+func alpineImage(t *testing.T) v1.Image {
+	t.Helper()
+	f, err := os.Open(testutil.Fixture(t, "images/alpine-3.10-docker-archive.tar.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "alpine.tar")
+	out, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, zr); err != nil {
+		t.Fatal(err)
+	}
+	out.Close()
+	img, err := tarball.ImageFromPath(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// downgraded returns img with a layer on top holding an apk database in
+// which the OpenSSL libraries are at 1.1.1c-r0, a version the Alpine 3.10
+// secdb lists as fixed in 1.1.1d-r0 for CVE-2019-1547, CVE-2019-1549 and
+// CVE-2019-1563.
+func downgraded(t *testing.T, img v1.Image) v1.Image {
+	t.Helper()
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var apkdb []byte
+	for _, l := range layers {
+		rc, err := l.Uncompressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := tar.NewReader(rc)
+		for {
+			h, err := tr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.TrimPrefix(h.Name, "./") == "lib/apk/db/installed" {
+				if apkdb, err = io.ReadAll(tr); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		rc.Close()
+	}
+	lines := strings.Split(string(apkdb), "\n")
+	pkg := ""
+	for i, line := range lines {
+		if p, ok := strings.CutPrefix(line, "P:"); ok {
+			pkg = p
+		}
+		if strings.HasPrefix(line, "V:") && (pkg == "libssl1.1" || pkg == "libcrypto1.1") {
+			lines[i] = "V:1.1.1c-r0"
+		}
+	}
+	body := []byte(strings.Join(lines, "\n"))
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, d := range []string{"lib/", "lib/apk/", "lib/apk/db/"} {
+		if err := tw.WriteHeader(&tar.Header{Name: d, Typeflag: tar.TypeDir, Mode: 0o755}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.WriteHeader(&tar.Header{Name: "lib/apk/db/installed", Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tw.Write(body); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf.Bytes())), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := mutate.AppendLayers(img, layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// wantCode fails unless err is an API error with the given code.
+func wantCode(t *testing.T, what string, err error, code string) {
+	t.Helper()
+	var apiErr smithy.APIError
+	if !errors.As(err, &apiErr) {
+		t.Errorf("%s: got %v, want %s", what, err, code)
+		return
+	}
+	if apiErr.ErrorCode() != code {
+		t.Errorf("%s: got %s (%s), want %s", what, apiErr.ErrorCode(), apiErr.ErrorMessage(), code)
+	}
+}
