@@ -328,6 +328,10 @@ func (s *Service) handle(ctx context.Context, j *Job) error {
 		return &permanentError{fmt.Errorf("job payload: %w", err)}
 	}
 	err := s.scan(ctx, j, p)
+	if err != nil && ctx.Err() != nil {
+		// Shutting down or the lease was lost: not the scan's fault.
+		return err
+	}
 	var perm *permanentError
 	if err != nil && (errors.As(err, &perm) || j.Attempts >= j.MaxAttempts) {
 		// Last word: record the failure with the job, so the image shows
