@@ -147,3 +147,43 @@ func TestJobDiedMarksFailed(t *testing.T) {
 		}
 	})
 }
+
+// TestRegistryQuota: the 100,001st basic scan within 24 hours is refused;
+// a day later scans start again. Also the per-image window.
+func TestRegistryQuota(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		clk := &clock{t: time.Now().UTC()}
+		s, err := New(ctx, Options{Store: db, Now: clk.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := func(repo string) error {
+			return db.InTx(ctx, func(tx *store.Tx) error {
+				return s.startTx(ctx, tx, repo, "sha256:a", payload{ScanType: Basic, Frequency: Manual, Trigger: "manual"}, clk.Now())
+			})
+		}
+		if err := start("first"); err != nil {
+			t.Fatal(err)
+		}
+		if err := start("first"); !errors.Is(err, ErrLimitExceeded) {
+			t.Fatalf("second scan of an image inside 24 hours: %v", err)
+		}
+		// 99,999 more scans an hour ago fill the quota.
+		if _, err := db.ExecContext(ctx, `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+			INSERT INTO scan_starts (repository, image_digest, started_at) SELECT 'bulk', 'sha256:b', ? FROM n`,
+			RegistryQuota-1, clk.Now().Add(-time.Hour).UnixMilli()); err != nil {
+			t.Fatal(err)
+		}
+		if err := start("second"); !errors.Is(err, ErrLimitExceeded) {
+			t.Fatalf("scan past the registry quota: %v", err)
+		}
+		clk.Add(ImageScanWindow)
+		if err := start("second"); err != nil {
+			t.Fatalf("scan a day later: %v", err)
+		}
+		if err := start("first"); err != nil {
+			t.Fatalf("image scanned again a day later: %v", err)
+		}
+	})
+}
