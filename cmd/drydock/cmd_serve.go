@@ -13,6 +13,7 @@ import (
 	"github.com/drydockhq/drydock/internal/auth"
 	"github.com/drydockhq/drydock/internal/awsapi"
 	"github.com/drydockhq/drydock/internal/awsapi/ecr"
+	"github.com/drydockhq/drydock/internal/awsapi/inspector"
 	"github.com/drydockhq/drydock/internal/blob"
 	"github.com/drydockhq/drydock/internal/events"
 	"github.com/drydockhq/drydock/internal/obs"
@@ -94,6 +95,10 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	inspectorAPI, err := inspector.New(ctx, inspector.Options{Store: db, Auth: authSvc, Scan: scanner, Log: e.log})
+	if err != nil {
+		return err
+	}
 	scanCtx, stopScans := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopScans()
 	scansDone := make(chan error, 1)
@@ -121,6 +126,11 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		// The ECR API: AWS JSON 1.1, POST to any path with X-Amz-Target.
 		if r.Method == http.MethodPost && r.Header.Get("X-Amz-Target") != "" {
 			ecrAPI.ServeHTTP(w, r)
+			return
+		}
+		// The Inspector API: REST-JSON, the operation is the path.
+		if inspector.IsPath(r.URL.Path) {
+			inspectorAPI.ServeHTTP(w, r)
 			return
 		}
 		mux.ServeHTTP(w, r)
