@@ -218,7 +218,9 @@ func TestCapturedRequests(t *testing.T) {
 // captures.
 func FuzzOperations(f *testing.F) {
 	ops := []string{"CreateRepository", "DescribeRepositories", "DeleteRepository", "PutImageScanningConfiguration",
-		"GetAuthorizationToken", "DescribeRegistry", "DescribeImages", "ListImages", "BatchGetImage", "BatchDeleteImage"}
+		"GetAuthorizationToken", "DescribeRegistry", "DescribeImages", "ListImages", "BatchGetImage", "BatchDeleteImage",
+		"PutRegistryScanningConfiguration", "GetRegistryScanningConfiguration", "BatchGetRepositoryScanningConfiguration",
+		"StartImageScan", "DescribeImageScanFindings"}
 	s := newStack(f, storetest.SQLite(f))
 	seedImages(f, s.DB, "scanrepo-prod", 3)
 	logs, err := filepath.Glob(filepath.Join(testutil.RepoRoot(f), "..", "shared", "contract", "logs", "*", "requests.jsonl"))

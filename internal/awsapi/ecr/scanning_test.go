@@ -30,7 +30,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"gopkg.in/yaml.v3"
 
+	"github.com/drydockhq/drydock/internal/auth"
+	"github.com/drydockhq/drydock/internal/scan"
 	"github.com/drydockhq/drydock/internal/store"
+	"github.com/drydockhq/drydock/internal/store/storetest"
 	"github.com/drydockhq/drydock/internal/testutil"
 	"github.com/drydockhq/drydock/internal/vulndb"
 	"github.com/drydockhq/drydock/internal/vulndb/feeds/alpine"
@@ -631,4 +634,181 @@ func mapsEqual(a, b map[string]int32) bool {
 		}
 	}
 	return len(a) > 0
+}
+
+// applySecdb is a newStackWith feed: the real Alpine 3.10 secdb.
+func applySecdb(t *testing.T) func(ctx context.Context, vdb *vulndb.DB) error {
+	return func(ctx context.Context, vdb *vulndb.DB) error {
+		f, err := os.Open(testutil.Fixture(t, alpineSecdb))
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		data, err := alpine.Parse(f, "alpine-secdb")
+		if err != nil {
+			return err
+		}
+		_, err = vdb.Apply(ctx, []vulndb.SourceUpdate{{Name: "alpine-secdb", Kind: "alpine-secdb", Data: data}})
+		return err
+	}
+}
+
+// TestScanningSDK runs basic scanning through aws-sdk-go-v2 on SQLite and
+// PostgreSQL: scan on push, the 24-hour limit with a retried first call,
+// findings against the secdb, DescribeImages' summary, validation and
+// permissions.
+func TestScanningSDK(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s := newStackWith(t, db, applySecdb(t))
+		runCtx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- s.Scan.Run(runCtx, scan.RunOptions{PushPoll: 50 * time.Millisecond}) }()
+		t.Cleanup(func() { stop(); <-done })
+		c := s.client(s.Admin)
+		retrying := sdkClient(s.URL, s.Admin.ID, s.Admin.Secret, false)
+
+		if _, err := c.PutRegistryScanningConfiguration(ctx, &sdkecr.PutRegistryScanningConfigurationInput{
+			ScanType: types.ScanTypeBasic,
+			Rules: []types.RegistryScanningRule{{ScanFrequency: types.ScanFrequencyScanOnPush,
+				RepositoryFilters: []types.ScanningRepositoryFilter{{Filter: aws.String("*-onpush"), FilterType: types.ScanningRepositoryFilterTypeWildcard}}}},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range []string{"scan-onpush", "scan-manual"} {
+			if _, err := c.CreateRepository(ctx, &sdkecr.CreateRepositoryInput{RepositoryName: aws.String(r)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		pw := s.password(t, c)
+		img := oldOpenSSLImage(t)
+		dg, err := img.Digest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		digest := dg.String()
+		for _, r := range []string{"scan-onpush", "scan-manual"} {
+			ref, err := name.ParseReference(s.Host+"/"+r+":v1", name.Insecure)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := remote.Write(ref, img, remote.WithAuth(&authn.Basic{Username: "AWS", Password: pw})); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := expectedOpenSSL(t)
+		id := &types.ImageIdentifier{ImageTag: aws.String("v1")}
+		waiter := sdkecr.NewImageScanCompleteWaiter(c, func(o *sdkecr.ImageScanCompleteWaiterOptions) {
+			o.MinDelay = 50 * time.Millisecond
+			o.MaxDelay = 500 * time.Millisecond
+			// Right after the push the scan may not be recorded yet.
+			o.Retryable = func(ctx context.Context, in *sdkecr.DescribeImageScanFindingsInput, out *sdkecr.DescribeImageScanFindingsOutput, err error) (bool, error) {
+				var nf *types.ScanNotFoundException
+				if errors.As(err, &nf) {
+					return true, nil
+				}
+				if err != nil {
+					return false, err
+				}
+				switch out.ImageScanStatus.Status {
+				case types.ScanStatusComplete:
+					return false, nil
+				case types.ScanStatusFailed:
+					return false, errors.New("scan failed: " + aws.ToString(out.ImageScanStatus.Description))
+				}
+				return true, nil
+			}
+		})
+		out, err := waiter.WaitForOutput(ctx, &sdkecr.DescribeImageScanFindingsInput{RepositoryName: aws.String("scan-onpush"), ImageId: id}, 2*time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, f := range out.ImageScanFindings.Findings {
+			pkg, ver := "", ""
+			for _, a := range f.Attributes {
+				switch aws.ToString(a.Key) {
+				case "package_name":
+					pkg = aws.ToString(a.Value)
+				case "package_version":
+					ver = aws.ToString(a.Value)
+				}
+			}
+			got = append(got, aws.ToString(f.Name)+" "+pkg)
+			if ver == "" || f.Severity == "" {
+				t.Errorf("basic finding %+v", f)
+			}
+		}
+		sort.Strings(got)
+		if !slices.Equal(got, want) || len(out.ImageScanFindings.EnhancedFindings) != 0 {
+			t.Fatalf("basic findings %v, want (from the secdb) %v", got, want)
+		}
+
+		// Scanned on push: a manual scan is refused, the same way on each
+		// of the SDK's three attempts.
+		_, err = retrying.StartImageScan(ctx, &sdkecr.StartImageScanInput{RepositoryName: aws.String("scan-onpush"), ImageId: id})
+		var le *types.LimitExceededException
+		if !errors.As(err, &le) {
+			t.Fatalf("StartImageScan after scan on push: %v", err)
+		}
+		// Never scanned, then scanned by a call whose first answer is lost.
+		_, err = c.DescribeImageScanFindings(ctx, &sdkecr.DescribeImageScanFindingsInput{RepositoryName: aws.String("scan-manual"), ImageId: id})
+		wantCode(t, "findings of an image never scanned", err, "ScanNotFoundException")
+		dropping := sdkClient(s.URL, s.Admin.ID, s.Admin.Secret, true)
+		st, err := dropping.StartImageScan(ctx, &sdkecr.StartImageScanInput{RepositoryName: aws.String("scan-manual"), ImageId: id})
+		if err != nil {
+			t.Fatalf("StartImageScan retried after a lost answer: %v", err)
+		}
+		if aws.ToString(st.ImageId.ImageDigest) != digest || aws.ToString(st.ImageId.ImageTag) != "v1" || st.ImageScanStatus == nil {
+			t.Errorf("StartImageScan: %+v", st)
+		}
+		_, err = dropping.StartImageScan(ctx, &sdkecr.StartImageScanInput{RepositoryName: aws.String("scan-manual"), ImageId: id})
+		if !errors.As(err, &le) {
+			t.Errorf("second StartImageScan: %v", err)
+		}
+		out, err = waiter.WaitForOutput(ctx, &sdkecr.DescribeImageScanFindingsInput{RepositoryName: aws.String("scan-manual"), ImageId: id}, 2*time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.ImageScanFindings.Findings) != len(want) {
+			t.Errorf("manual scan found %d, want %d", len(out.ImageScanFindings.Findings), len(want))
+		}
+
+		// DescribeImages: status and counts for a findings reader only.
+		di, err := c.DescribeImages(ctx, &sdkecr.DescribeImagesInput{RepositoryName: aws.String("scan-manual")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := di.ImageDetails; len(d) != 1 || d[0].ImageScanStatus == nil || d[0].ImageScanStatus.Status != types.ScanStatusComplete ||
+			d[0].ImageScanFindingsSummary == nil || !mapsEqual(d[0].ImageScanFindingsSummary.FindingSeverityCounts, out.ImageScanFindings.FindingSeverityCounts) {
+			t.Errorf("DescribeImages: %+v", d)
+		}
+		puller := s.client(s.key(t, "puller", auth.Grant{Action: auth.ActionPull, Pattern: "scan-*"}))
+		di, err = puller.DescribeImages(ctx, &sdkecr.DescribeImagesInput{RepositoryName: aws.String("scan-manual")})
+		if err != nil || len(di.ImageDetails) != 1 || di.ImageDetails[0].ImageScanStatus != nil {
+			t.Errorf("DescribeImages for a puller: %+v %v", di, err)
+		}
+		_, err = puller.DescribeImageScanFindings(ctx, &sdkecr.DescribeImageScanFindingsInput{RepositoryName: aws.String("scan-manual"), ImageId: id})
+		wantCode(t, "findings for a puller", err, "AccessDeniedException")
+		_, err = puller.BatchGetRepositoryScanningConfiguration(ctx, &sdkecr.BatchGetRepositoryScanningConfigurationInput{RepositoryNames: []string{"scan-manual"}})
+		wantCode(t, "configuration for a puller", err, "AccessDeniedException")
+
+		// Validation.
+		names := make([]string, 26)
+		for i := range names {
+			names[i] = "scan-r" + strconv.Itoa(i)
+		}
+		_, err = c.BatchGetRepositoryScanningConfiguration(ctx, &sdkecr.BatchGetRepositoryScanningConfigurationInput{RepositoryNames: names})
+		wantCode(t, "26 repositories", err, "InvalidParameterException")
+		_, err = c.DescribeImageScanFindings(ctx, &sdkecr.DescribeImageScanFindingsInput{RepositoryName: aws.String("scan-manual"), ImageId: id, NextToken: aws.String("bm90LWEtdG9rZW4")})
+		wantCode(t, "forged nextToken", err, "InvalidParameterException")
+		_, err = c.DescribeImageScanFindings(ctx, &sdkecr.DescribeImageScanFindingsInput{RepositoryName: aws.String("scan-manual"), ImageId: id, MaxResults: aws.Int32(1001)})
+		wantCode(t, "maxResults 1001", err, "InvalidParameterException")
+		_, err = c.StartImageScan(ctx, &sdkecr.StartImageScanInput{RepositoryName: aws.String("scan-manual"), ImageId: &types.ImageIdentifier{ImageDigest: aws.String("sha256:" + strings.Repeat("0", 64))}})
+		wantCode(t, "unknown digest", err, "ImageNotFoundException")
+		_, err = c.PutRegistryScanningConfiguration(ctx, &sdkecr.PutRegistryScanningConfigurationInput{ScanType: types.ScanTypeBasic,
+			Rules: []types.RegistryScanningRule{{ScanFrequency: types.ScanFrequencyContinuousScan,
+				RepositoryFilters: []types.ScanningRepositoryFilter{{Filter: aws.String("*"), FilterType: types.ScanningRepositoryFilterTypeWildcard}}}}})
+		wantCode(t, "continuous under BASIC", err, "ValidationException")
+	})
 }

@@ -24,8 +24,10 @@ import (
 	"github.com/drydockhq/drydock/internal/awsapi/ecr"
 	"github.com/drydockhq/drydock/internal/blob"
 	"github.com/drydockhq/drydock/internal/registry"
+	"github.com/drydockhq/drydock/internal/scan"
 	"github.com/drydockhq/drydock/internal/store"
 	"github.com/drydockhq/drydock/internal/store/storetest"
+	"github.com/drydockhq/drydock/internal/vulndb"
 )
 
 func TestMain(m *testing.M) {
@@ -63,11 +65,18 @@ type stack struct {
 	DB    *store.DB
 	Auth  *auth.Service
 	API   *ecr.Service
+	Scan  *scan.Service
 	Admin auth.AccessKey
 	logs  *syncBuffer
 }
 
-func newStack(t testing.TB, db *store.DB) *stack {
+// newStack is the stack with a scanning service whose workers do not
+// run and whose vulnerability database is empty: scans start, none ends.
+func newStack(t testing.TB, db *store.DB) *stack { return newStackWith(t, db, nil) }
+
+// newStackWith is the stack with the vulnerability database that feed
+// applies (when not nil), before the scanning service opens it.
+func newStackWith(t testing.TB, db *store.DB, feed func(ctx context.Context, vdb *vulndb.DB) error) *stack {
 	t.Helper()
 	ctx := context.Background()
 	logs := &syncBuffer{}
@@ -84,7 +93,25 @@ func newStack(t testing.TB, db *store.DB) *stack {
 		t.Fatal(err)
 	}
 	reg := registry.New(registry.Options{Store: db, Blobs: blobs, Auth: authSvc, Challenge: authSvc.Challenge(), Log: log})
-	api, err := ecr.New(ctx, ecr.Options{Store: db, Auth: authSvc, Log: log})
+	vdb, err := vulndb.Open(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if feed != nil {
+		if err := feed(ctx, vdb); err != nil {
+			t.Fatal(err)
+		}
+	}
+	vix, err := vulndb.OpenIndex(ctx, vdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scanner, err := scan.New(ctx, scan.Options{Store: db, Blobs: blobs, Vulns: vix, AccountID: "123456789012", Log: log,
+		RepositoryScanOnPush: ecr.RepositoryScanOnPush(db)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := ecr.New(ctx, ecr.Options{Store: db, Auth: authSvc, Log: log, Scanner: scanner})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +140,7 @@ func newStack(t testing.TB, db *store.DB) *stack {
 	})
 	return &stack{
 		URL: srv.URL, Host: strings.TrimPrefix(srv.URL, "http://"),
-		DB: db, Auth: authSvc, API: api, Admin: admin, logs: logs,
+		DB: db, Auth: authSvc, API: api, Scan: scanner, Admin: admin, logs: logs,
 	}
 }
 
