@@ -82,12 +82,14 @@ func TestGCRacesPushes(t *testing.T) {
 			gcErr <- nil
 		}()
 		var wg sync.WaitGroup
-		failed := atomic.Int64{}
+		var failed, ackedCount atomic.Int64
 		for w := 0; w < 3; w++ {
 			wg.Add(1)
 			go func(w int) {
 				defer wg.Done()
-				for i := 0; i < 12; i++ {
+				// Push until enough images got through the collector (with
+				// no window many do not), or give up after many attempts.
+				for i := 0; i < 200 && ackedCount.Load() < 9; i++ {
 					img, err := random.Image(64<<10, 2)
 					if err != nil {
 						t.Error(err)
@@ -101,6 +103,7 @@ func TestGCRacesPushes(t *testing.T) {
 					mu.Lock()
 					acked = append(acked, img)
 					mu.Unlock()
+					ackedCount.Add(1)
 				}
 			}(w)
 		}
