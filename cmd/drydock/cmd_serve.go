@@ -21,6 +21,8 @@ import (
 	"github.com/drydockhq/drydock/internal/scan"
 	"github.com/drydockhq/drydock/internal/store"
 	"github.com/drydockhq/drydock/internal/vulndb"
+	"github.com/drydockhq/drydock/internal/vulndb/fetch"
+	"github.com/drydockhq/drydock/internal/vulndb/sources"
 )
 
 // runServe runs the registry server until the process is told to stop
@@ -35,6 +37,8 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	anonymousPull := fs.Bool("anonymous-pull", false, "let requests without credentials pull")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 60*time.Second, "how long to wait for requests in flight when stopping")
 	scanWorkers := fs.Int("scan-workers", 2, "how many image scans run at once")
+	dbSources := fs.String("db-sources", "", "vulnerability sources configuration (JSON; default: the built-in sources); its interval schedules syncs")
+	dbSyncInterval := fs.Duration("db-sync-interval", 0, "sync the vulnerability database this often (0: the --db-sources file's interval, or no scheduled sync without one; air-gapped sites use 'drydock db import')")
 	if err := parseFlags(e, fs, args); err != nil {
 		return err
 	}
@@ -86,6 +90,11 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	metrics.Registry().MustRegister(vulndb.NewCollector(vdb))
+	syncer, syncInterval, err := scheduledSync(e, *dbSources, *dbSyncInterval, vdb, vix)
+	if err != nil {
+		return err
+	}
 	scanner, err := scan.New(ctx, scan.Options{Store: db, Blobs: blobs, Vulns: vix, AccountID: account.ID, Log: e.log,
 		RepositoryScanOnPush: ecr.RepositoryScanOnPush(db)})
 	if err != nil {
@@ -112,6 +121,16 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	defer stopEvents()
 	eventsDone := make(chan error, 1)
 	go func() { eventsDone <- eventSvc.Run(eventsCtx, events.RunOptions{}) }()
+	// Vulnerability data: scheduled syncs make new generations; a failed
+	// sync keeps the last good one and shows as staleness in db status and
+	// /metrics. The scan service picks new generations up for re-evaluation.
+	syncDone := make(chan error, 1)
+	if syncer != nil {
+		e.log.Info("scheduled vulnerability database sync", "interval", syncInterval, "sources", len(syncer.Sources))
+		go func() { syncDone <- syncer.Run(eventsCtx, syncInterval, nil) }()
+	} else {
+		syncDone <- nil
+	}
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", obs.HealthHandler(func(ctx context.Context) error { return db.SQL().PingContext(ctx) }))
@@ -166,6 +185,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 	stopEvents()
 	<-eventsDone
+	if err := <-syncDone; err != nil {
+		e.log.Error("scheduled sync", "err", err)
+	}
 	// Running scans are given back to the queue; another replica or the
 	// next start runs them.
 	stopScans()
@@ -174,4 +196,26 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 	e.log.Info("stopped")
 	return nil
+}
+
+// scheduledSync builds the syncer for drydock serve's scheduled
+// vulnerability database updates, or returns nil when none is configured:
+// the interval comes from --db-sync-interval, else from the sources file.
+func scheduledSync(e *env, sourcesFile string, interval time.Duration, vdb *vulndb.DB, vix *vulndb.Index) (*vulndb.Syncer, time.Duration, error) {
+	if interval <= 0 && sourcesFile == "" {
+		return nil, 0, nil
+	}
+	cfg, err := sources.Load(sourcesFile)
+	if err != nil {
+		return nil, 0, err
+	}
+	if interval <= 0 {
+		interval = cfg.SyncInterval()
+	}
+	client := fetch.New(fetch.Options{Logger: e.log})
+	syncer, err := cfg.NewSyncer(vdb, vix, sources.Options{Client: client, Getenv: e.getenv}, e.log)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return syncer, interval, nil
 }
