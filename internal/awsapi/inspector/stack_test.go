@@ -53,7 +53,7 @@ type stack struct {
 	admin auth.AccessKey
 }
 
-func newStack(t *testing.T, db *store.DB) *stack {
+func newStack(t testing.TB, db *store.DB) *stack {
 	t.Helper()
 	ctx := context.Background()
 	if err := db.MigrateRegistry(ctx); err != nil {
@@ -142,7 +142,7 @@ func (s *stack) client(k auth.AccessKey) *inspector2.Client {
 	})
 }
 
-func (s *stack) push(t *testing.T, img v1.Image, ref string) string {
+func (s *stack) push(t testing.TB, img v1.Image, ref string) string {
 	t.Helper()
 	r, err := name.ParseReference(s.host + "/" + ref)
 	if err != nil {
@@ -159,7 +159,7 @@ func (s *stack) push(t *testing.T, img v1.Image, ref string) string {
 }
 
 // waitScanned polls the image's scan status until the scan finished.
-func (s *stack) waitScanned(t *testing.T, repo, dg string) {
+func (s *stack) waitScanned(t testing.TB, repo, dg string) {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
@@ -181,7 +181,7 @@ func (s *stack) waitScanned(t *testing.T, repo, dg string) {
 }
 
 // alpineImage loads the real alpine:3.10 `docker save` archive.
-func alpineImage(t *testing.T) v1.Image {
+func alpineImage(t testing.TB) v1.Image {
 	t.Helper()
 	f, err := os.Open(testutil.Fixture(t, "images/alpine-3.10-docker-archive.tar.gz"))
 	if err != nil {
@@ -212,7 +212,7 @@ func alpineImage(t *testing.T) v1.Image {
 // which the OpenSSL libraries are at 1.1.1c-r0, a version the Alpine 3.10
 // secdb lists as fixed in 1.1.1d-r0 for CVE-2019-1547, CVE-2019-1549 and
 // CVE-2019-1563.
-func downgraded(t *testing.T, img v1.Image) v1.Image {
+func downgraded(t testing.TB, img v1.Image) v1.Image {
 	t.Helper()
 	layers, err := img.Layers()
 	if err != nil {
