@@ -78,8 +78,29 @@ var Paths = []string{
 	"/configuration/get", "/configuration/update",
 }
 
-// IsPath reports whether a request path is one of the API's.
+// unsupported are the paths of inspector2 operations Drydock does not
+// implement; they are answered with a ValidationException that says so,
+// in the protocol's shape, rather than a bare 404.
+var unsupported = map[string]string{
+	"/coverage/statistics/list":   "ListCoverageStatistics",
+	"/findings/details/batch/get": "BatchGetFindingDetails",
+	"/sbomexport/create":          "CreateSbomExport",
+	"/sbomexport/get":             "GetSbomExport",
+	"/sbomexport/cancel":          "CancelSbomExport",
+	"/reporting/create":           "CreateFindingsReport",
+	"/reporting/status/get":       "GetFindingsReportStatus",
+	"/reporting/cancel":           "CancelFindingsReport",
+	"/enable":                     "Enable",
+	"/disable":                    "Disable",
+	"/status/batch/get":           "BatchGetAccountStatus",
+}
+
+// IsPath reports whether a request path belongs to the API: one of Paths,
+// or an inspector2 operation Drydock does not implement.
 func IsPath(p string) bool {
+	if _, ok := unsupported[p]; ok {
+		return true
+	}
 	for _, q := range Paths {
 		if p == q {
 			return true
@@ -152,7 +173,11 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *Service) serve(r *http.Request, req *awsapi.Request) (any, error) {
 	op, ok := s.ops[r.URL.Path]
-	if !ok {
+	missing, unimplemented := unsupported[r.URL.Path]
+	if unimplemented {
+		op.name = missing
+	}
+	if !ok && !unimplemented {
 		return nil, &awsapi.Error{Code: CodeResourceNotFound, Message: "no inspector2 operation at " + truncate(r.URL.Path, 200), Status: http.StatusNotFound}
 	}
 	if r.Method != http.MethodPost {
@@ -175,6 +200,9 @@ func (s *Service) serve(r *http.Request, req *awsapi.Request) (any, error) {
 	}
 	req.Principal = p
 	req.Region = credentialRegion(r.Header.Get("Authorization"))
+	if unimplemented {
+		return nil, validation("Drydock does not implement the inspector2 operation %s", missing)
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, awsapi.MaxBody+1))
 	if err != nil {
 		return nil, validation("cannot read the request body: %v", err)
