@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/drydockhq/drydock/internal/auth"
@@ -346,17 +345,14 @@ type retryKeyType struct{}
 
 // withRetryIdentity puts into the request's context what identifies one
 // client invocation across its automatic retries: aws-sdk-go-v2 and newer
-// botocore send the same amz-sdk-invocation-id on every attempt; for
-// clients without it (the AWS CLI 2.9.19) it is the request's signature,
-// which a retry signed in the same second repeats.
+// botocore send the same amz-sdk-invocation-id on every attempt. Clients
+// without it (the AWS CLI 2.9.19) cannot be told apart from a new call:
+// their request signature repeats on a retry, but also on the same
+// command run twice within one second, which must be refused.
 func withRetryIdentity(r *http.Request) *http.Request {
 	id := r.Header.Get("Amz-Sdk-Invocation-Id")
-	if id == "" {
-		_, sig, ok := strings.Cut(r.Header.Get("Authorization"), "Signature=")
-		if !ok {
-			return r
-		}
-		id = "sig:" + sig
+	if id == "" || len(id) > 128 {
+		return r
 	}
 	return r.WithContext(context.WithValue(r.Context(), retryKeyType{}, id))
 }
