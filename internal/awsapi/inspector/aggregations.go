@@ -363,13 +363,9 @@ func (s *Service) listFindingAggregationsOp(ctx context.Context, req *awsapi.Req
 	return out, nil
 }
 
-// resourceTypeOf maps AggregationResourceType to a finding's resource type.
-func resourceTypeOf(t string) string {
-	if t == "AWS_ECR_CONTAINER_IMAGE" {
-		return t
-	}
-	return "AWS_" + t
-}
+// resourceTypeOf maps AggregationResourceType to a finding's resource
+// type; the enums share their values (AWS_ECR_CONTAINER_IMAGE, ...).
+func resourceTypeOf(t string) string { return t }
 
 // groupOrder is the order of buckets a sort asks for: by default the most
 // critical first.

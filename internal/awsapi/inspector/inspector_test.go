@@ -349,6 +349,26 @@ func TestAggregationsAndSuppression(t *testing.T) {
 			got["PACKAGE_VULNERABILITY"] = countsString(v.SeverityCounts)
 		}
 		check("FINDING_TYPE", got, map[string][]scan.Finding{"PACKAGE_VULNERABILITY": all})
+		for rt, want := range map[types.AggregationResourceType]int{
+			types.AggregationResourceTypeAwsEcrContainerImage: 1, types.AggregationResourceTypeAwsLambdaFunction: 0} {
+			out, err := c.ListFindingAggregations(ctx, &inspector2.ListFindingAggregationsInput{AggregationType: types.AggregationTypeFindingType,
+				AggregationRequest: &types.AggregationRequestMemberFindingTypeAggregation{Value: types.FindingTypeAggregation{ResourceType: rt}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(out.Responses) != want {
+				t.Errorf("FINDING_TYPE for %s: %d groups, want %d", rt, len(out.Responses), want)
+			}
+		}
+		// One repository asked for, by the request member's filter.
+		out, err := c.ListFindingAggregations(ctx, &inspector2.ListFindingAggregationsInput{AggregationType: types.AggregationTypeRepository,
+			AggregationRequest: &types.AggregationRequestMemberRepositoryAggregation{Value: types.RepositoryAggregation{Repositories: eq("app-prod")}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.Responses) != 1 || aws.ToString(out.Responses[0].(*types.AggregationResponseMemberRepositoryAggregation).Value.Repository) != "app-prod" {
+			t.Errorf("REPOSITORY for app-prod: %+v", out.Responses)
+		}
 
 		// A SUPPRESS filter for one CVE in scanrepo-prod.
 		var suppressed []scan.Finding
