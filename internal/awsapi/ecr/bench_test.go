@@ -8,8 +8,13 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	sdkecr "github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/drydockhq/drydock/internal/scan"
 	"github.com/drydockhq/drydock/internal/store"
 	"github.com/drydockhq/drydock/internal/store/storetest"
 )
@@ -123,6 +128,56 @@ func seedImages(b testing.TB, db *store.DB, repoName string, n int) {
 			Content: []byte(m), Blobs: []store.BlobRef{{Digest: config.String(), Size: 1000}, {Digest: layer.String(), Size: 1000}},
 			Tags: []string{fmt.Sprintf("v%d", i), fmt.Sprintf("build-%d", i)},
 		}, time.Now()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDescribeImageScanFindings reads the enhanced findings of an
+// image (the real alpine:3.10 with openssl 1.1.1c-r0 against the Alpine
+// secdb: 6 findings), with everything a call costs.
+func BenchmarkDescribeImageScanFindings(b *testing.B) {
+	s := newStackWith(b, storetest.SQLite(b), applySecdb(b))
+	ctx := context.Background()
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Scan.Run(runCtx, scan.RunOptions{PushPoll: 20 * time.Millisecond}) }()
+	b.Cleanup(func() { stop(); <-done })
+	c := s.client(s.Admin)
+	if _, err := c.PutRegistryScanningConfiguration(ctx, &sdkecr.PutRegistryScanningConfigurationInput{ScanType: types.ScanTypeEnhanced}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := c.CreateRepository(ctx, &sdkecr.CreateRepositoryInput{RepositoryName: aws.String("bench/scan")}); err != nil {
+		b.Fatal(err)
+	}
+	ref, err := name.ParseReference(s.Host+"/bench/scan:v1", name.Insecure)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pw, _, err := s.Auth.LoginPassword(ctx, s.Admin.ID)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := remote.Write(ref, oldOpenSSLImage(b), remote.WithAuth(&authn.Basic{Username: "AWS", Password: pw})); err != nil {
+		b.Fatal(err)
+	}
+	in := &sdkecr.DescribeImageScanFindingsInput{RepositoryName: aws.String("bench/scan"), ImageId: &types.ImageIdentifier{ImageTag: aws.String("v1")}}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		out, err := c.DescribeImageScanFindings(ctx, in)
+		if err == nil && out.ImageScanStatus.Status == types.ScanStatusActive {
+			if len(out.ImageScanFindings.EnhancedFindings) != 6 {
+				b.Fatalf("%d findings", len(out.ImageScanFindings.EnhancedFindings))
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("scan not done: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for b.Loop() {
+		if _, err := c.DescribeImageScanFindings(ctx, in); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -28,7 +28,7 @@ import (
 )
 
 // gunzipFixture decompresses a .tar.gz fixture into a temporary file.
-func gunzipFixture(t *testing.T, rel string) string {
+func gunzipFixture(t testing.TB, rel string) string {
 	t.Helper()
 	f, err := os.Open(testutil.Fixture(t, rel))
 	if err != nil {

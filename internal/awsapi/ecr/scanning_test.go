@@ -73,7 +73,7 @@ func importSecdb(t *testing.T, dataDir string) {
 // oldOpenSSLImage is the real alpine:3.10 image with a layer on top whose
 // apk database says the openssl libraries are 1.1.1c-r0 instead of the
 // shipped 1.1.1d-r2 (the fixture's documented positive case).
-func oldOpenSSLImage(t *testing.T) v1.Image {
+func oldOpenSSLImage(t testing.TB) v1.Image {
 	t.Helper()
 	img, err := tarball.ImageFromPath(gunzipFixture(t, "images/alpine-3.10-docker-archive.tar.gz"), nil)
 	if err != nil {
@@ -637,7 +637,7 @@ func mapsEqual(a, b map[string]int32) bool {
 }
 
 // applySecdb is a newStackWith feed: the real Alpine 3.10 secdb.
-func applySecdb(t *testing.T) func(ctx context.Context, vdb *vulndb.DB) error {
+func applySecdb(t testing.TB) func(ctx context.Context, vdb *vulndb.DB) error {
 	return func(ctx context.Context, vdb *vulndb.DB) error {
 		f, err := os.Open(testutil.Fixture(t, alpineSecdb))
 		if err != nil {
