@@ -55,7 +55,7 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Service is the Inspector API, an http.Handler for the paths in Paths.
+// Service is the Inspector API, an http.Handler for the paths IsPath accepts.
 type Service struct {
 	db      *store.DB
 	auth    awsapi.Verifier
@@ -71,8 +71,8 @@ type operation struct {
 	fn   awsapi.Operation
 }
 
-// Paths are the request paths the API answers (all POST).
-var Paths = []string{
+// paths are the request paths the API implements (all POST).
+var paths = []string{
 	"/findings/list", "/coverage/list", "/findings/aggregation/list",
 	"/filters/create", "/filters/update", "/filters/delete", "/filters/list",
 	"/configuration/get", "/configuration/update",
@@ -95,13 +95,13 @@ var unsupported = map[string]string{
 	"/status/batch/get":           "BatchGetAccountStatus",
 }
 
-// IsPath reports whether a request path belongs to the API: one of Paths,
-// or an inspector2 operation Drydock does not implement.
+// IsPath reports whether a request path is an inspector2 operation's, one
+// Drydock implements or one it answers as not implemented.
 func IsPath(p string) bool {
 	if _, ok := unsupported[p]; ok {
 		return true
 	}
-	for _, q := range Paths {
+	for _, q := range paths {
 		if p == q {
 			return true
 		}
