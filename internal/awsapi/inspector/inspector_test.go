@@ -226,6 +226,13 @@ func TestListFindingsAgreesWithStore(t *testing.T) {
 		wantCode(t, "maxResults 101", err, "ValidationException")
 		_, err = c.ListFindings(context.Background(), &inspector2.ListFindingsInput{NextToken: aws.String("bogus")})
 		wantCode(t, "bad nextToken", err, "ValidationException")
+		first, err := c.ListFindings(context.Background(), &inspector2.ListFindingsInput{MaxResults: aws.Int32(1)})
+		if err != nil || first.NextToken == nil {
+			t.Fatalf("first page: %v %+v", err, first)
+		}
+		_, err = c.ListFindings(context.Background(), &inspector2.ListFindingsInput{MaxResults: aws.Int32(1), NextToken: first.NextToken,
+			FilterCriteria: &types.FilterCriteria{Severity: eq("HIGH")}})
+		wantCode(t, "nextToken of another query", err, "ValidationException")
 
 		// A principal reading findings of app-prod only sees those.
 		k, err := s.auth.CreateKey(context.Background(), "reader", []auth.Grant{{Action: auth.ActionReadFindings, Pattern: "app-prod"}})
