@@ -168,15 +168,16 @@ func run(drydock, fixture string, extra []string, runs int) error {
 	}
 	report("drydock sbom cached", cached, sample{})
 
+	// Each peer names the same OCI layout its own way.
 	for _, peer := range [][]string{
-		{"trivy", "image", "--quiet", "--skip-db-update", "--scanners", "vuln", "--list-all-pkgs", "--format", "json", "--output", os.DevNull, "--input"},
-		{"syft", "scan", "-q", "-o", "json=" + os.DevNull},
+		{"trivy", "image", "--quiet", "--skip-db-update", "--scanners", "vuln", "--list-all-pkgs", "--format", "json", "--output", os.DevNull, "--input", dir},
+		{"syft", "scan", "-q", "-o", "json=" + os.DevNull, "oci-dir:" + dir},
 	} {
 		if _, err := exec.LookPath(peer[0]); err != nil {
 			fmt.Printf("%-28s not installed\n", peer[0])
 			continue
 		}
-		s, err := repeat(runs, nil, peer[0], append(peer[1:], target)...)
+		s, err := repeat(runs, nil, peer[0], peer[1:]...)
 		if err != nil {
 			fmt.Printf("%-28s failed: %v\n", peer[0], err)
 			continue
