@@ -2,6 +2,7 @@ package ecr_test
 
 import (
 	"archive/tar"
+	"archive/zip"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -37,6 +38,7 @@ import (
 	"github.com/drydockhq/drydock/internal/testutil"
 	"github.com/drydockhq/drydock/internal/vulndb"
 	"github.com/drydockhq/drydock/internal/vulndb/feeds/alpine"
+	"github.com/drydockhq/drydock/internal/vulndb/osv"
 )
 
 const alpineSecdb = "feeds/alpine-secdb/v3.10/main.yaml"
@@ -68,6 +70,110 @@ func importSecdb(t *testing.T, dataDir string) {
 	if _, err := vdb.Apply(ctx, []vulndb.SourceUpdate{{Name: "alpine-secdb", Kind: "alpine-secdb", Data: data}}); err != nil {
 		t.Fatal(err)
 	}
+	rec, err := os.ReadFile(testutil.Fixture(t, log4jRecord))
+	if err != nil {
+		t.Fatal(err)
+	}
+	adv, err := osv.Parse(rec, "osv-Maven")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vdb.Apply(ctx, []vulndb.SourceUpdate{{Name: "osv-Maven", Kind: "osv", Data: &vulndb.FeedData{Advisories: []vulndb.Advisory{adv}}}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+const log4jRecord = "feeds/osv/records/GHSA-jfh8-c2jp-5v3q.json"
+
+// log4jExpectation reads from the real GHSA record what a log4j-core
+// 2.14.1 finding must say: the CVE alias, the severity and the fixed
+// version of the range holding 2.14.1.
+func log4jExpectation(t *testing.T) (cve, severity, fixed string) {
+	t.Helper()
+	raw, err := os.ReadFile(testutil.Fixture(t, log4jRecord))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec struct {
+		Aliases          []string
+		DatabaseSpecific struct{ Severity string } `json:"database_specific"`
+		Affected         []struct {
+			Ranges []struct {
+				Events []struct{ Introduced, Fixed string }
+			}
+		}
+	}
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		t.Fatal(err)
+	}
+	nums := func(v string) []int {
+		var out []int
+		for _, p := range strings.Split(v, ".") {
+			n, _ := strconv.Atoi(p)
+			out = append(out, n)
+		}
+		return out
+	}
+	installed := nums("2.14.1")
+	for _, a := range rec.Affected {
+		for _, r := range a.Ranges {
+			var lo, hi string
+			for _, e := range r.Events {
+				if e.Introduced != "" {
+					lo = e.Introduced
+				}
+				if e.Fixed != "" {
+					hi = e.Fixed
+				}
+			}
+			if slices.Compare(nums(lo), installed) <= 0 && slices.Compare(installed, nums(hi)) < 0 {
+				fixed = hi
+			}
+		}
+	}
+	if len(rec.Aliases) != 1 || fixed == "" {
+		t.Fatalf("record: aliases %v, no range holds 2.14.1", rec.Aliases)
+	}
+	return rec.Aliases[0], rec.DatabaseSpecific.Severity, fixed
+}
+
+// jarLayer is a layer with a log4j-core 2.14.1 jar as Maven builds it
+// (pom.properties and manifest).
+func jarLayer(t *testing.T, path string) v1.Layer {
+	t.Helper()
+	var jar bytes.Buffer
+	zw := zip.NewWriter(&jar)
+	for _, f := range []struct{ name, body string }{
+		{"META-INF/MANIFEST.MF", "Manifest-Version: 1.0\r\nImplementation-Title: Apache Log4j Core\r\nImplementation-Version: 2.14.1\r\n\r\n"},
+		{"META-INF/maven/org.apache.logging.log4j/log4j-core/pom.properties", "#Created by Apache Maven 3.6.3\ngroupId=org.apache.logging.log4j\nartifactId=log4j-core\nversion=2.14.1\n"},
+	} {
+		w, err := zw.Create(f.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.WriteString(w, f.body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Name: path, Mode: 0o644, Size: int64(jar.Len()), Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tw.Write(jar.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf.Bytes())), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }
 
 // oldOpenSSLImage is the real alpine:3.10 image with a layer on top whose
@@ -502,6 +608,76 @@ func TestScanningCLI(t *testing.T) {
 	if len(images.ImageDetails) != 1 || images.ImageDetails[0].ImageScanStatus == nil || images.ImageDetails[0].ImageScanStatus.Status != types.ScanStatusActive ||
 		images.ImageDetails[0].ImageScanFindingsSummary == nil || !mapsEqual(images.ImageDetails[0].ImageScanFindingsSummary.FindingSeverityCounts, isf.FindingSeverityCounts) {
 		t.Errorf("describe-images: %+v", images.ImageDetails)
+	}
+
+	// A log4j-core 2.14.1 jar on top: the enhanced scan reports
+	// CVE-2021-44228 as the GHSA record says, with the jar's path.
+	javaImg, err := mutate.AppendLayers(img, jarLayer(t, "app/lib/log4j-core-2.14.1.jar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	jr, err := name.ParseReference(host+"/scanrepo-prod:java", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(jr, javaImg, remote.WithAuth(&authn.Basic{Username: "AWS", Password: pw})); err != nil {
+		t.Fatal(err)
+	}
+	cve, severity, fixed := log4jExpectation(t)
+	javaID := &types.ImageIdentifier{ImageTag: aws.String("java")}
+	deadline = time.Now().Add(2 * time.Minute)
+	for {
+		findings, err = sdk.DescribeImageScanFindings(ctx, &sdkecr.DescribeImageScanFindingsInput{RepositoryName: aws.String("scanrepo-prod"), ImageId: javaID})
+		var nf *types.ScanNotFoundException
+		if err != nil && !errors.As(err, &nf) {
+			t.Fatal(err)
+		}
+		if err == nil && findings.ImageScanStatus.Status == types.ScanStatusActive {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("enhanced scan of the java image not done: %+v %v", findings, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var javaFindings struct {
+		ImageScanFindings struct {
+			EnhancedFindings []struct {
+				Severity                    string
+				PackageVulnerabilityDetails struct {
+					VulnerabilityID    string `json:"vulnerabilityId"`
+					VulnerablePackages []struct {
+						Name, Version, PackageManager, FilePath string
+					}
+				}
+			}
+			FindingSeverityCounts map[string]int
+		}
+	}
+	cli.ok(&javaFindings, "ecr", "describe-image-scan-findings", "--repository-name", "scanrepo-prod", "--image-id", "imageTag=java")
+	var log4j, osFindings int
+	for _, f := range javaFindings.ImageScanFindings.EnhancedFindings {
+		p := f.PackageVulnerabilityDetails.VulnerablePackages[0]
+		if p.PackageManager != "JAR" {
+			osFindings++
+			continue
+		}
+		log4j++
+		if f.PackageVulnerabilityDetails.VulnerabilityID != cve || f.Severity != severity || p.Version != "2.14.1" ||
+			p.FilePath != "app/lib/log4j-core-2.14.1.jar" || !strings.HasSuffix(p.Name, "log4j-core") {
+			t.Errorf("log4j finding %+v", f)
+		}
+	}
+	// The CLI 2.9.19's model predates fixedInVersion and fixAvailable (it
+	// drops them); the SDK shows them.
+	for _, f := range findings.ImageScanFindings.EnhancedFindings {
+		if p := f.PackageVulnerabilityDetails.VulnerablePackages[0]; aws.ToString(p.PackageManager) == "JAR" &&
+			(aws.ToString(p.FixedInVersion) != fixed || aws.ToString(f.FixAvailable) != "YES") {
+			t.Errorf("log4j finding through the SDK: fixedInVersion %q, fixAvailable %q, want %q, YES", aws.ToString(p.FixedInVersion), aws.ToString(f.FixAvailable), fixed)
+		}
+	}
+	if log4j != 1 || osFindings != len(want) || javaFindings.ImageScanFindings.FindingSeverityCounts[severity] < 1 {
+		t.Errorf("java image: %d log4j and %d OS findings (want 1 and %d), counts %v", log4j, osFindings, len(want), javaFindings.ImageScanFindings.FindingSeverityCounts)
 	}
 
 	// The test repository matches no rule: scanning off.
