@@ -969,6 +969,22 @@ func TestScanningSDK(t *testing.T) {
 		_, err = puller.BatchGetRepositoryScanningConfiguration(ctx, &sdkecr.BatchGetRepositoryScanningConfigurationInput{RepositoryNames: []string{"scan-manual"}})
 		wantCode(t, "configuration for a puller", err, "AccessDeniedException")
 
+		// The deprecated per-repository scanOnPush counts under BASIC as
+		// scan on push with no filter applied.
+		if _, err := c.CreateRepository(ctx, &sdkecr.CreateRepositoryInput{RepositoryName: aws.String("legacy"),
+			ImageScanningConfiguration: &types.ImageScanningConfiguration{ScanOnPush: true}}); err != nil {
+			t.Fatal(err)
+		}
+		bg, err := c.BatchGetRepositoryScanningConfiguration(ctx, &sdkecr.BatchGetRepositoryScanningConfigurationInput{RepositoryNames: []string{"legacy", "scan-manual", "nothere"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sc := bg.ScanningConfigurations; len(sc) != 2 || aws.ToString(sc[0].RepositoryName) != "legacy" || sc[0].ScanFrequency != types.ScanFrequencyScanOnPush ||
+			!sc[0].ScanOnPush || len(sc[0].AppliedScanFilters) != 0 || sc[1].ScanFrequency != types.ScanFrequencyManual || sc[1].ScanOnPush ||
+			len(bg.Failures) != 1 || aws.ToString(bg.Failures[0].RepositoryName) != "nothere" || bg.Failures[0].FailureCode != types.ScanningConfigurationFailureCodeRepositoryNotFound {
+			t.Errorf("BatchGetRepositoryScanningConfiguration: %+v %+v", bg.ScanningConfigurations, bg.Failures)
+		}
+
 		// Validation.
 		names := make([]string, 26)
 		for i := range names {
