@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"archive/zip"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,12 +11,13 @@ import (
 	"io"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/drydockhq/drydock/internal/testutil/imagetest"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -39,110 +39,6 @@ import (
 )
 
 const secdbFile = "feeds/alpine-secdb/v3.10/main.yaml"
-
-// alpineImage loads the real alpine:3.10 `docker save` archive.
-func alpineImage(t *testing.T) v1.Image {
-	t.Helper()
-	f, err := os.Open(testutil.Fixture(t, "images/alpine-3.10-docker-archive.tar.gz"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "alpine.tar")
-	out, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, zr); err != nil {
-		t.Fatal(err)
-	}
-	out.Close()
-	img, err := tarball.ImageFromPath(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return img
-}
-
-// apkInstalled reads lib/apk/db/installed from an image's layers (the
-// last layer that has it), independently of Drydock's indexer.
-func apkInstalled(t *testing.T, img v1.Image) []byte {
-	t.Helper()
-	layers, err := img.Layers()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var db []byte
-	for _, l := range layers {
-		rc, err := l.Uncompressed()
-		if err != nil {
-			t.Fatal(err)
-		}
-		tr := tar.NewReader(rc)
-		for {
-			h, err := tr.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if strings.TrimPrefix(h.Name, "./") == "lib/apk/db/installed" {
-				if db, err = io.ReadAll(tr); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-		rc.Close()
-	}
-	return db
-}
-
-// withVersions returns img with a layer on top whose apk database gives the
-// named packages other versions (the documented positive case of the
-// fixture: openssl 1.1.1c-r0).
-func withVersions(t *testing.T, img v1.Image, versions map[string]string) v1.Image {
-	t.Helper()
-	var out []string
-	pkg := ""
-	for _, line := range strings.Split(string(apkInstalled(t, img)), "\n") {
-		if v, ok := strings.CutPrefix(line, "P:"); ok {
-			pkg = v
-		}
-		if strings.HasPrefix(line, "V:") {
-			if v, ok := versions[pkg]; ok {
-				line = "V:" + v
-			}
-		}
-		out = append(out, line)
-	}
-	body := []byte(strings.Join(out, "\n"))
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, d := range []string{"lib/", "lib/apk/", "lib/apk/db/"} {
-		if err := tw.WriteHeader(&tar.Header{Name: d, Typeflag: tar.TypeDir, Mode: 0o755}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.WriteHeader(&tar.Header{Name: "lib/apk/db/installed", Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
-		t.Fatal(err)
-	}
-	tw.Write(body)
-	tw.Close()
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf.Bytes())), nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	img2, err := mutate.AppendLayers(img, layer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return img2
-}
 
 // apkVersion is a small comparator for the version forms that occur in
 // this test ("1.1.1d-r2", "1.30.1-r3", "20190108-r0"): dotted numbers,
@@ -372,10 +268,10 @@ func findingPairs(t *testing.T, s *stack, repo, dg string) ([]string, *scan.Find
 }
 
 func TestScanPushedAlpineImages(t *testing.T) {
-	orig := alpineImage(t)
-	old := withVersions(t, orig, map[string]string{"libcrypto1.1": "1.1.1c-r0", "libssl1.1": "1.1.1c-r0", "musl": "1.1.22-r2", "musl-utils": "1.1.22-r2"})
-	wantOrig := expectedFindings(t, apkInstalled(t, orig))
-	wantOld := expectedFindings(t, apkInstalled(t, old))
+	orig := imagetest.Alpine310(t)
+	old := imagetest.WithAPKVersions(t, orig, map[string]string{"libcrypto1.1": "1.1.1c-r0", "libssl1.1": "1.1.1c-r0", "musl": "1.1.22-r2", "musl-utils": "1.1.22-r2"})
+	wantOrig := expectedFindings(t, imagetest.ReadFile(t, orig, imagetest.APKInstalled))
+	wantOld := expectedFindings(t, imagetest.ReadFile(t, old, imagetest.APKInstalled))
 	if len(wantOrig) != 0 || len(wantOld) == 0 {
 		t.Fatalf("the fixture is not what the test expects: shipped %v, modified %v", wantOrig, wantOld)
 	}
@@ -554,9 +450,9 @@ func TestScanPushedAlpineImages(t *testing.T) {
 // TestScanMultiPlatformIndex pushes an index of two platform images: each
 // platform manifest is scanned by its own digest, the index is not.
 func TestScanMultiPlatformIndex(t *testing.T) {
-	orig := alpineImage(t)
-	old := withVersions(t, orig, map[string]string{"libcrypto1.1": "1.1.1c-r0", "libssl1.1": "1.1.1c-r0"})
-	wantOld := expectedFindings(t, apkInstalled(t, old))
+	orig := imagetest.Alpine310(t)
+	old := imagetest.WithAPKVersions(t, orig, map[string]string{"libcrypto1.1": "1.1.1c-r0", "libssl1.1": "1.1.1c-r0"})
+	wantOld := expectedFindings(t, imagetest.ReadFile(t, old, imagetest.APKInstalled))
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		s := newStack(t, db)
@@ -595,9 +491,9 @@ func TestScanMultiPlatformIndex(t *testing.T) {
 // new data no longer supports is CLOSED, and comes back ACTIVE with its
 // first observation kept when the data returns.
 func TestContinuousRescan(t *testing.T) {
-	orig := alpineImage(t)
-	old := withVersions(t, orig, map[string]string{"libcrypto1.1": "1.1.1c-r0", "libssl1.1": "1.1.1c-r0"})
-	wantOld := expectedFindings(t, apkInstalled(t, old))
+	orig := imagetest.Alpine310(t)
+	old := imagetest.WithAPKVersions(t, orig, map[string]string{"libcrypto1.1": "1.1.1c-r0", "libssl1.1": "1.1.1c-r0"})
+	wantOld := expectedFindings(t, imagetest.ReadFile(t, old, imagetest.APKInstalled))
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		s := newStack(t, db)
@@ -696,8 +592,8 @@ func waitFindings(t *testing.T, s *stack, repo, dg string, want []string) *scan.
 // and dies without a word; once its lease expires, the restarted service
 // runs the scan, and the dead worker's lease is worthless.
 func TestScanSurvivesKilledWorker(t *testing.T) {
-	old := withVersions(t, alpineImage(t), map[string]string{"libcrypto1.1": "1.1.1c-r0", "libssl1.1": "1.1.1c-r0"})
-	wantOld := expectedFindings(t, apkInstalled(t, old))
+	old := imagetest.WithAPKVersions(t, imagetest.Alpine310(t), map[string]string{"libcrypto1.1": "1.1.1c-r0", "libssl1.1": "1.1.1c-r0"})
+	wantOld := expectedFindings(t, imagetest.ReadFile(t, old, imagetest.APKInstalled))
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		// A lease long enough for a scan under the race detector on a
@@ -796,7 +692,7 @@ func jarLayer(t *testing.T, path, group, artifact, version string) v1.Layer {
 // rated CRITICAL) under enhanced scanning; basic scanning reads OS packages
 // only and reports nothing for the same image.
 func TestEnhancedScansLanguagePackages(t *testing.T) {
-	img, err := mutate.AppendLayers(alpineImage(t), jarLayer(t, "app/lib/log4j-core-2.14.1.jar", "org.apache.logging.log4j", "log4j-core", "2.14.1"))
+	img, err := mutate.AppendLayers(imagetest.Alpine310(t), jarLayer(t, "app/lib/log4j-core-2.14.1.jar", "org.apache.logging.log4j", "log4j-core", "2.14.1"))
 	if err != nil {
 		t.Fatal(err)
 	}

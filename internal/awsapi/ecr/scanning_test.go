@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drydockhq/drydock/internal/testutil/imagetest"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -181,78 +183,7 @@ func jarLayer(t *testing.T, path string) v1.Layer {
 // shipped 1.1.1d-r2 (the fixture's documented positive case).
 func oldOpenSSLImage(t testing.TB) v1.Image {
 	t.Helper()
-	img, err := tarball.ImageFromPath(gunzipFixture(t, "images/alpine-3.10-docker-archive.tar.gz"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	layers, err := img.Layers()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var installed []byte
-	for _, l := range layers {
-		rc, err := l.Uncompressed()
-		if err != nil {
-			t.Fatal(err)
-		}
-		tr := tar.NewReader(rc)
-		for {
-			h, err := tr.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if strings.TrimPrefix(h.Name, "./") == "lib/apk/db/installed" {
-				if installed, err = io.ReadAll(tr); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-		rc.Close()
-	}
-	var lines []string
-	pkg, changed := "", 0
-	for _, line := range strings.Split(string(installed), "\n") {
-		if p, ok := strings.CutPrefix(line, "P:"); ok {
-			pkg = p
-		}
-		if strings.HasPrefix(line, "V:") && (pkg == "libcrypto1.1" || pkg == "libssl1.1") {
-			line = "V:1.1.1c-r0"
-			changed++
-		}
-		lines = append(lines, line)
-	}
-	if changed != 2 {
-		t.Fatalf("the fixture's apk database has %d openssl libraries, want 2", changed)
-	}
-	body := []byte(strings.Join(lines, "\n"))
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, d := range []string{"lib/", "lib/apk/", "lib/apk/db/"} {
-		if err := tw.WriteHeader(&tar.Header{Name: d, Typeflag: tar.TypeDir, Mode: 0o755}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.WriteHeader(&tar.Header{Name: "lib/apk/db/installed", Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tw.Write(body); err != nil {
-		t.Fatal(err)
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf.Bytes())), nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := mutate.AppendLayers(img, layer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return imagetest.WithAPKVersions(t, imagetest.Alpine310(t), map[string]string{"libcrypto1.1": "1.1.1c-r0", "libssl1.1": "1.1.1c-r0"})
 }
 
 // expectedOpenSSL is the independent expectation for oldOpenSSLImage:

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/drydockhq/drydock/internal/testutil/imagetest"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/inspector2"
 	"github.com/aws/aws-sdk-go-v2/service/inspector2/types"
@@ -28,7 +30,7 @@ func BenchmarkInspector(b *testing.B) {
 			if _, err := s.scan.PutRegistryScanningConfiguration(ctx, scan.Config{ScanType: scan.Enhanced}); err != nil {
 				b.Fatal(err)
 			}
-			img := downgraded(b, alpineImage(b))
+			img := downgraded(b, imagetest.Alpine310(b))
 			const repos = 50
 			var dg string
 			for i := range repos {

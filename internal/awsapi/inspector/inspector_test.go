@@ -7,6 +7,8 @@ import (
 	"sort"
 	"testing"
 
+	"github.com/drydockhq/drydock/internal/testutil/imagetest"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/inspector2"
 	"github.com/aws/aws-sdk-go-v2/service/inspector2/types"
@@ -31,7 +33,7 @@ func scannedStack(t *testing.T, db *store.DB) (*stack, map[string]string) {
 	}}); err != nil {
 		t.Fatal(err)
 	}
-	shipped := alpineImage(t)
+	shipped := imagetest.Alpine310(t)
 	old := downgraded(t, shipped)
 	d := map[string]string{
 		"old":     s.push(t, old, "scanrepo-prod:1.0"),

@@ -1,19 +1,16 @@
 package inspector_test
 
 import (
-	"archive/tar"
-	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/drydockhq/drydock/internal/testutil/imagetest"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
@@ -23,9 +20,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/drydockhq/drydock/internal/auth"
 	"github.com/drydockhq/drydock/internal/awsapi"
@@ -180,103 +175,13 @@ func (s *stack) waitScanned(t testing.TB, repo, dg string) {
 	}
 }
 
-// alpineImage loads the real alpine:3.10 `docker save` archive.
-func alpineImage(t testing.TB) v1.Image {
-	t.Helper()
-	f, err := os.Open(testutil.Fixture(t, "images/alpine-3.10-docker-archive.tar.gz"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "alpine.tar")
-	out, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, zr); err != nil {
-		t.Fatal(err)
-	}
-	out.Close()
-	img, err := tarball.ImageFromPath(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return img
-}
-
 // downgraded returns img with a layer on top holding an apk database in
 // which the OpenSSL libraries are at 1.1.1c-r0, a version the Alpine 3.10
 // secdb lists as fixed in 1.1.1d-r0 for CVE-2019-1547, CVE-2019-1549 and
 // CVE-2019-1563.
 func downgraded(t testing.TB, img v1.Image) v1.Image {
 	t.Helper()
-	layers, err := img.Layers()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var apkdb []byte
-	for _, l := range layers {
-		rc, err := l.Uncompressed()
-		if err != nil {
-			t.Fatal(err)
-		}
-		tr := tar.NewReader(rc)
-		for {
-			h, err := tr.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if strings.TrimPrefix(h.Name, "./") == "lib/apk/db/installed" {
-				if apkdb, err = io.ReadAll(tr); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-		rc.Close()
-	}
-	lines := strings.Split(string(apkdb), "\n")
-	pkg := ""
-	for i, line := range lines {
-		if p, ok := strings.CutPrefix(line, "P:"); ok {
-			pkg = p
-		}
-		if strings.HasPrefix(line, "V:") && (pkg == "libssl1.1" || pkg == "libcrypto1.1") {
-			lines[i] = "V:1.1.1c-r0"
-		}
-	}
-	body := []byte(strings.Join(lines, "\n"))
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, d := range []string{"lib/", "lib/apk/", "lib/apk/db/"} {
-		if err := tw.WriteHeader(&tar.Header{Name: d, Typeflag: tar.TypeDir, Mode: 0o755}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.WriteHeader(&tar.Header{Name: "lib/apk/db/installed", Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tw.Write(body); err != nil {
-		t.Fatal(err)
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf.Bytes())), nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := mutate.AppendLayers(img, layer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return imagetest.WithAPKVersions(t, img, map[string]string{"libcrypto1.1": "1.1.1c-r0", "libssl1.1": "1.1.1c-r0"})
 }
 
 // wantCode fails unless err is an API error with the given code.
