@@ -65,20 +65,43 @@ func TestGCRacesPushes(t *testing.T) {
 		var mu sync.Mutex
 		var acked []v1.Image
 		var done atomic.Bool
+		// ackedOne receives a token per acknowledged push.
+		ackedOne := make(chan struct{}, 1)
+		stop := make(chan struct{})
 		gcErr := make(chan error, 1)
 		go func() {
-			runs := 0
+			runs, sinceAck, yields := 0, 0, 0
 			for !done.Load() {
 				if _, err := registry.CollectGarbage(ctx, db, bs, registry.GCOptions{}); err != nil {
 					gcErr <- err
 					return
 				}
 				runs++
+				sinceAck++
+				select {
+				case <-ackedOne:
+					sinceAck = 0
+				default:
+				}
+				// With no window, whether any push slips between two
+				// collections depends on timing (the race detector slows
+				// pushes down). So that the acknowledged path is always
+				// exercised, a collector that broke every push of its last
+				// 20 runs lets one push through, then races again.
+				if sinceAck >= 20 {
+					yields++
+					select {
+					case <-ackedOne:
+					case <-stop:
+					}
+					sinceAck = 0
+					continue
+				}
 				// Pace the collector (this is load, not a wait for state):
 				// flat out it would catch every push between its requests.
 				time.Sleep(10 * time.Millisecond)
 			}
-			t.Logf("%d collections during the pushes", runs)
+			t.Logf("%d collections during the pushes (%d pauses to let a push through)", runs, yields)
 			gcErr <- nil
 		}()
 		var wg sync.WaitGroup
@@ -104,11 +127,16 @@ func TestGCRacesPushes(t *testing.T) {
 					acked = append(acked, img)
 					mu.Unlock()
 					ackedCount.Add(1)
+					select {
+					case ackedOne <- struct{}{}:
+					default:
+					}
 				}
 			}(w)
 		}
 		wg.Wait()
 		done.Store(true)
+		close(stop)
 		if err := <-gcErr; err != nil {
 			t.Fatalf("gc: %v", err)
 		}
