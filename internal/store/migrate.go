@@ -28,26 +28,28 @@ func (db *DB) Migrate(ctx context.Context, domain string, fsys fs.FS) error {
 	if err != nil {
 		return fmt.Errorf("store: migrations of %s: %w", domain, err)
 	}
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		domain TEXT NOT NULL,
-		version INTEGER NOT NULL,
-		name TEXT NOT NULL,
-		applied_at BIGINT NOT NULL,
-		PRIMARY KEY (domain, version))`); err != nil {
-		// Two PostgreSQL replicas creating the table at once may race on the
-		// catalog; the loser sees a unique violation and the table exists.
-		if !IsUniqueViolation(err) {
-			return fmt.Errorf("store: create schema_migrations: %w", err)
+	// CREATE TABLE IF NOT EXISTS is not safe against itself on PostgreSQL:
+	// two replicas creating the table at once can fail on the catalog
+	// ("type already exists"). The migration lock serialises them.
+	err = db.InTx(ctx, func(tx *Tx) error {
+		if err := lockMigrations(ctx, tx); err != nil {
+			return err
 		}
+		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			domain TEXT NOT NULL,
+			version INTEGER NOT NULL,
+			name TEXT NOT NULL,
+			applied_at BIGINT NOT NULL,
+			PRIMARY KEY (domain, version))`)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: create schema_migrations: %w", err)
 	}
 	for _, m := range migs {
 		err := db.InTx(ctx, func(tx *Tx) error {
-			if tx.dialect == Postgres {
-				h := fnv.New64a()
-				h.Write([]byte("drydock-migrate"))
-				if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, int64(h.Sum64()>>1)); err != nil {
-					return fmt.Errorf("lock: %w", err)
-				}
+			if err := lockMigrations(ctx, tx); err != nil {
+				return err
 			}
 			var n int
 			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE domain = ? AND version = ?`,
@@ -67,6 +69,21 @@ func (db *DB) Migrate(ctx context.Context, domain string, fsys fs.FS) error {
 		if err != nil {
 			return fmt.Errorf("store: migrate %s: %w", domain, err)
 		}
+	}
+	return nil
+}
+
+// lockMigrations serialises migrations across the processes sharing a
+// PostgreSQL store, until the transaction ends. SQLite needs nothing: its
+// transactions take the write lock when they begin.
+func lockMigrations(ctx context.Context, tx *Tx) error {
+	if tx.dialect != Postgres {
+		return nil
+	}
+	h := fnv.New64a()
+	h.Write([]byte("drydock-migrate"))
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, int64(h.Sum64()>>1)); err != nil {
+		return fmt.Errorf("lock migrations: %w", err)
 	}
 	return nil
 }
