@@ -6,7 +6,6 @@ package epss
 
 import (
 	"bufio"
-	"context"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -156,37 +155,9 @@ func parseDate(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("cannot parse %q", s)
 }
 
-// Feed is the EPSS file as a vulndb.Feed.
-type Feed struct {
-	name   string
-	url    string
-	client *fetch.Client
-}
-
-// New returns the feed named name reading the scores at url (DefaultURL
-// for FIRST's current file; a file URL or path for a local copy, gzip or
-// not).
-func New(name, url string, client *fetch.Client) *Feed {
-	return &Feed{name: name, url: url, client: client}
-}
-
-// Name returns the feed's configured name.
-func (f *Feed) Name() string { return f.name }
-
-// Fetch downloads and parses the scores; unchanged scores (ETag,
-// Last-Modified or checksum) return vulndb.ErrNotModified.
-func (f *Feed) Fetch(ctx context.Context, prev vulndb.FetchState) (*vulndb.FeedData, vulndb.FetchState, error) {
-	body, state, err := f.client.Get(ctx, f.url, prev)
-	if err != nil {
-		if errors.Is(err, vulndb.ErrNotModified) {
-			return nil, state, err
-		}
-		return nil, prev, fmt.Errorf("feed %s: %w", f.name, err)
-	}
-	defer body.Close()
-	data, err := Parse(body, f.name)
-	if err != nil {
-		return nil, prev, fmt.Errorf("feed %s: %s: %w", f.name, f.url, err)
-	}
-	return data, state, nil
+// New returns the feed of the EPSS scores at url (DefaultURL for FIRST's
+// current file; a file URL or path for a local copy, gzip or not), named
+// name.
+func New(name, url string, client *fetch.Client) *fetch.DocumentFeed {
+	return fetch.NewDocumentFeed(name, url, client, Parse)
 }

@@ -5,7 +5,6 @@
 package kev
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -115,36 +114,8 @@ func parseEntry(raw json.RawMessage) (entry, *vulndb.KEV, error) {
 	return e, k, nil
 }
 
-// Feed is the KEV catalogue as a vulndb.Feed.
-type Feed struct {
-	name   string
-	url    string
-	client *fetch.Client
-}
-
-// New returns the feed named name reading the catalogue at url (http(s),
-// file URL or path; DefaultURL for CISA's).
-func New(name, url string, client *fetch.Client) *Feed {
-	return &Feed{name: name, url: url, client: client}
-}
-
-// Name returns the feed's configured name.
-func (f *Feed) Name() string { return f.name }
-
-// Fetch downloads and parses the catalogue; an unchanged one (ETag,
-// Last-Modified or checksum) returns vulndb.ErrNotModified.
-func (f *Feed) Fetch(ctx context.Context, prev vulndb.FetchState) (*vulndb.FeedData, vulndb.FetchState, error) {
-	body, state, err := f.client.Get(ctx, f.url, prev)
-	if err != nil {
-		if errors.Is(err, vulndb.ErrNotModified) {
-			return nil, state, err
-		}
-		return nil, prev, fmt.Errorf("feed %s: %w", f.name, err)
-	}
-	defer body.Close()
-	data, err := Parse(body, f.name)
-	if err != nil {
-		return nil, prev, fmt.Errorf("feed %s: %s: %w", f.name, f.url, err)
-	}
-	return data, state, nil
+// New returns the feed of the KEV catalogue at url (http(s), file URL or
+// path; DefaultURL for CISA's), named name.
+func New(name, url string, client *fetch.Client) *fetch.DocumentFeed {
+	return fetch.NewDocumentFeed(name, url, client, Parse)
 }
