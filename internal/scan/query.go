@@ -106,8 +106,13 @@ func (s *Service) Suppress(ctx context.Context, q FindingQuery, suppressed bool)
 	}
 	q.Statuses = []string{from}
 	where, args := q.where()
-	res, err := s.db.ExecContext(ctx, `UPDATE scan_findings SET status = ?, updated_at = ?`+where,
-		append([]any{to, ms(s.opts.Now())}, args...)...)
+	now := ms(s.opts.Now())
+	closedAt, reason := now, string(ClosedSuppressed)
+	if !suppressed {
+		closedAt, reason = 0, ""
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE scan_findings SET status = ?, updated_at = ?, closed_at = ?, closed_reason = ?`+where,
+		append([]any{to, now, closedAt, reason}, args...)...)
 	if err != nil {
 		return 0, fmt.Errorf("scan: suppress findings: %w", err)
 	}
