@@ -150,7 +150,12 @@ type RunOptions struct {
 	// VulnRefresh is how often the vulnerability index is brought to the
 	// store's current generation (default 30 s).
 	VulnRefresh time.Duration
+	// ReindexRate is how many images per minute are re-indexed when the
+	// indexer's catalogers are newer than their inventories' (default
+	// DefaultReindexRate; negative: never).
+	ReindexRate int
 }
+
 
 // Run starts scans for pushed images and runs the scan workers until ctx
 // is cancelled.
@@ -162,6 +167,8 @@ func (s *Service) Run(ctx context.Context, o RunOptions) error {
 		o.VulnRefresh = 30 * time.Second
 	}
 	w := &Workers{Queue: s.queue, Handler: s.handle, Concurrency: o.Concurrency, Poll: o.QueuePoll, Log: s.log, OnDead: s.jobDied}
+	defer s.startReindexer(ctx, o)()
+
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
 	t := time.NewTicker(o.PushPoll)

@@ -453,7 +453,11 @@ func (s *Service) scan(ctx context.Context, j *Job, p payload) error {
 		if err := s.scanEvents(ctx, tx, repo, dg, p, findings, created, closed, now); err != nil {
 			return err
 		}
+		if err := s.meterScanTx(ctx, tx, repo, p, now); err != nil {
+			return err
+		}
 		return s.queue.CompleteTx(ctx, tx, j)
+
 	})
 	if err != nil {
 		return err
