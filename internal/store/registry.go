@@ -146,9 +146,11 @@ func (r *Registry) Repositories(ctx context.Context, after string, limit int) ([
 }
 
 // DeleteRepository deletes a repository with its manifests, tags, blob
-// links and uploads. The blobs themselves are left to the garbage
-// collector, since other repositories may share them.
+// links and uploads, and writes an OutboxRepositoryDeleted event listing
+// its manifests. The blobs themselves are left to the garbage collector,
+// since other repositories may share them.
 func (r *Registry) DeleteRepository(ctx context.Context, name string) error {
+	now := time.Now()
 	return r.db.InTx(ctx, func(tx *Tx) error {
 		var id int64
 		err := tx.QueryRowContext(ctx, `SELECT id FROM registry_repositories WHERE name = ?`, name).Scan(&id)
@@ -157,6 +159,9 @@ func (r *Registry) DeleteRepository(ctx context.Context, name string) error {
 		}
 		if err != nil {
 			return fmt.Errorf("store: delete repository %s: %w", name, err)
+		}
+		if err := RecordRepositoryDeletedTx(ctx, tx, id, name, now); err != nil {
+			return err
 		}
 		// Children first, explicitly: the composite foreign keys of tags and
 		// refs cascade from manifests, but be independent of cascade order.
@@ -654,18 +659,21 @@ func (r *Registry) Manifest(ctx context.Context, repo, ref string, byTag, withCo
 	return m, nil
 }
 
-// RecordPull sets a manifest's last pull time.
+// RecordPull sets a manifest's last pull time, unless a later one is
+// stored (concurrent pulls, on several replicas, finish in any order).
 func (r *Registry) RecordPull(ctx context.Context, repoID int64, digest string, at time.Time) error {
-	if _, err := r.db.ExecContext(ctx, `UPDATE registry_manifests SET last_pulled_at = ? WHERE repository_id = ? AND digest = ?`,
-		ms(at), repoID, digest); err != nil {
+	if _, err := r.db.ExecContext(ctx, `UPDATE registry_manifests SET last_pulled_at = ?
+		WHERE repository_id = ? AND digest = ? AND (last_pulled_at IS NULL OR last_pulled_at < ?)`,
+		ms(at), repoID, digest, ms(at)); err != nil {
 		return fmt.Errorf("store: record pull: %w", err)
 	}
 	return nil
 }
 
-// DeleteManifest deletes a manifest and every tag pointing at it, or
-// returns ErrManifestNotFound.
+// DeleteManifest deletes a manifest and every tag pointing at it, and
+// writes an OutboxImageDeleted event, or returns ErrManifestNotFound.
 func (r *Registry) DeleteManifest(ctx context.Context, repo, digest string) error {
+	now := time.Now()
 	return r.db.InTx(ctx, func(tx *Tx) error {
 		var id int64
 		err := tx.QueryRowContext(ctx, `SELECT id FROM registry_repositories WHERE name = ?`, repo).Scan(&id)
@@ -675,22 +683,11 @@ func (r *Registry) DeleteManifest(ctx context.Context, repo, digest string) erro
 		if err != nil {
 			return fmt.Errorf("store: delete manifest: %w", err)
 		}
-		for _, q := range []string{
-			`DELETE FROM registry_tags WHERE repository_id = ? AND manifest_digest = ?`,
-			`DELETE FROM registry_manifest_refs WHERE repository_id = ? AND manifest_digest = ?`,
-		} {
-			if _, err := tx.ExecContext(ctx, q, id, digest); err != nil {
-				return fmt.Errorf("store: delete manifest: %w", err)
-			}
+		found, err := DeleteManifestTx(ctx, tx, id, digest, now)
+		if err == nil && !found {
+			err = ErrManifestNotFound
 		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM registry_manifests WHERE repository_id = ? AND digest = ?`, id, digest)
-		if err != nil {
-			return fmt.Errorf("store: delete manifest: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return ErrManifestNotFound
-		}
-		return nil
+		return err
 	})
 }
 

@@ -155,7 +155,7 @@ func (s *Service) createRepository(ctx context.Context, name string, st settings
 			r.ID, st.Mutability, excl, boolInt(st.ScanOnPush), st.Encryption, nullString(st.KmsKey), tags); err != nil {
 			return fmt.Errorf("create repository %s: %w", name, err)
 		}
-		return nil
+		return store.RecordRepositoryCreatedTx(ctx, tx, name, now)
 	})
 	if err != nil {
 		return repo{}, err
@@ -261,6 +261,9 @@ func (s *Service) deleteRepository(ctx context.Context, name string, force bool)
 		}
 		if n > 0 {
 			return errRepoNotEmpty
+		}
+		if err := store.RecordRepositoryDeletedTx(ctx, tx, r.ID, r.Name, s.now()); err != nil {
+			return err
 		}
 		// No manifests, so no tags or references: what is left (blob links,
 		// settings) goes with the repository row by ON DELETE CASCADE.
@@ -472,19 +475,12 @@ func referencedByIndex(ctx context.Context, tx *store.Tx, repoID int64, digest s
 	return n > 0, err
 }
 
-// deleteManifestTx deletes a manifest with its tags and references (what
+// deleteManifestTx deletes a manifest with its tags and references, and
+// writes the registry outbox's image-deleted event (what
 // store.Registry.DeleteManifest does, inside the caller's transaction).
-func deleteManifestTx(ctx context.Context, tx *store.Tx, repoID int64, digest string) error {
-	for _, q := range []string{
-		`DELETE FROM registry_tags WHERE repository_id = ? AND manifest_digest = ?`,
-		`DELETE FROM registry_manifest_refs WHERE repository_id = ? AND manifest_digest = ?`,
-		`DELETE FROM registry_manifests WHERE repository_id = ? AND digest = ?`,
-	} {
-		if _, err := tx.ExecContext(ctx, q, repoID, digest); err != nil {
-			return err
-		}
-	}
-	return nil
+func deleteManifestTx(ctx context.Context, tx *store.Tx, repoID int64, digest string, now time.Time) error {
+	_, err := store.DeleteManifestTx(ctx, tx, repoID, digest, now)
+	return err
 }
 
 // deleteOutcome is what deleting one image identifier did.
@@ -555,7 +551,7 @@ func (s *Service) deleteImage(ctx context.Context, repoID int64, ref imageRef) (
 			if left > 0 || indexed {
 				return nil
 			}
-			return deleteManifestTx(ctx, tx, repoID, digest)
+			return deleteManifestTx(ctx, tx, repoID, digest, s.now())
 		}
 		if indexed {
 			out.failure = failIndexed
@@ -581,7 +577,7 @@ func (s *Service) deleteImage(ctx context.Context, repoID int64, ref imageRef) (
 		if len(out.removed) == 0 {
 			out.removed = []imageID{{Digest: digest}}
 		}
-		return deleteManifestTx(ctx, tx, repoID, digest)
+		return deleteManifestTx(ctx, tx, repoID, digest, s.now())
 	})
 	if err != nil {
 		return deleteOutcome{}, fmt.Errorf("delete image: %w", err)
