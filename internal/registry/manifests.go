@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -39,10 +40,14 @@ func (h *Handler) getManifest(w http.ResponseWriter, r *http.Request, rt route) 
 	}
 	_, _ = w.Write(m.Content)
 	// Record the pull (coarsely: at most once per interval per manifest, so
-	// pulls do not turn into a write each).
+	// pulls do not turn into a write each). The client has its manifest:
+	// its hanging up must not cancel the record, nor a failed record the
+	// pull.
 	now := time.Now()
 	if now.Sub(m.LastPulledAt) >= h.pullInterval {
-		if err := h.reg.RecordPull(r.Context(), m.RepositoryID, m.Digest, now); err != nil {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
+		defer cancel()
+		if err := h.reg.RecordPull(ctx, m.RepositoryID, m.Digest, now); err != nil {
 			h.log.Warn("record pull time", "repository", rt.name, "digest", m.Digest, "err", err)
 		}
 	}

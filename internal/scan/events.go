@@ -84,7 +84,7 @@ func (s *Service) scanEvents(ctx context.Context, tx *store.Tx, repo, dg string,
 			"image-tags":              tags,
 		}, now)
 	}
-	if p.Trigger != "rescan" {
+	if p.Trigger != "rescan" && p.Trigger != triggerReindex { // re-scans are not initial scans
 		counts := map[string]int{SevCritical: 0, SevHigh: 0, SevMedium: 0, "TOTAL": len(fs)}
 		for _, f := range fs {
 			if _, ok := counts[f.Severity]; ok {

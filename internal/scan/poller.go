@@ -150,6 +150,9 @@ type RunOptions struct {
 	// VulnRefresh is how often the vulnerability index is brought to the
 	// store's current generation (default 30 s).
 	VulnRefresh time.Duration
+	// WindowSweep is how often the monitoring windows are enforced
+	// (SweepWindows; default 1 min, and once at start).
+	WindowSweep time.Duration
 	// ReindexRate is how many images per minute are re-indexed when the
 	// indexer's catalogers are newer than their inventories' (default
 	// DefaultReindexRate; negative: never).
@@ -174,7 +177,9 @@ func (s *Service) Run(ctx context.Context, o RunOptions) error {
 	t := time.NewTicker(o.PushPoll)
 	defer t.Stop()
 	lastRefresh := time.Now()
+	sweepWindows := s.windowSweeper(o.WindowSweep)
 	for {
+		sweepWindows(ctx)
 		if s.opts.Vulns != nil && time.Since(lastRefresh) >= o.VulnRefresh {
 			lastRefresh = time.Now()
 			changed, err := s.opts.Vulns.Refresh(ctx)

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/drydockhq/drydock/internal/awsapi"
-	"github.com/drydockhq/drydock/internal/store"
+	"github.com/drydockhq/drydock/internal/scan"
 )
 
 // EcrConfiguration is the stored ECR re-scan configuration.
@@ -19,35 +19,53 @@ type EcrConfiguration struct {
 	PullDateRescanMode     string `json:"pullDateRescanMode,omitempty"`
 }
 
-var (
-	rescanDurations         = map[string]bool{"LIFETIME": true, "DAYS_14": true, "DAYS_30": true, "DAYS_60": true, "DAYS_90": true, "DAYS_180": true}
-	pullDateRescanDurations = map[string]bool{"DAYS_14": true, "DAYS_30": true, "DAYS_60": true, "DAYS_90": true, "DAYS_180": true}
-	pullDateRescanModes     = map[string]bool{"LAST_PULL_DATE": true, "LAST_IN_USE_AT": true}
-)
-
-// defaultEcrConfiguration is what an installation starts with: images
-// stay eligible for continuous re-scans for their lifetime.
-var defaultEcrConfiguration = EcrConfiguration{RescanDuration: "LIFETIME"}
-
+// ecrConfigSetting is the inspector_settings row where the ECR
+// configuration was kept before the scan domain owned it (see
+// adoptEcrConfiguration).
 const ecrConfigSetting = "ecr_configuration"
 
-// EcrConfiguration returns the stored ECR re-scan configuration and when it
-// was last changed (zero if never).
+// EcrConfiguration returns the ECR re-scan configuration (the scan
+// service's monitoring windows) and when it was last changed (zero if
+// never).
 func (s *Service) EcrConfiguration(ctx context.Context) (EcrConfiguration, time.Time, error) {
+	w, err := s.scan.Windows(ctx)
+	if err != nil {
+		return EcrConfiguration{}, time.Time{}, fmt.Errorf("inspector: configuration: %w", err)
+	}
+	return EcrConfiguration{RescanDuration: w.RescanDuration, PullDateRescanDuration: w.PullDateRescanDuration,
+		PullDateRescanMode: w.PullDateRescanMode}, w.UpdatedAt, nil
+}
+
+// adoptEcrConfiguration moves a configuration stored by an older Drydock
+// in inspector_settings into the scan domain, unless the scan domain has
+// one already, then forgets the old row. Run at every start; a crash
+// between the two steps repeats them harmlessly.
+func (s *Service) adoptEcrConfiguration(ctx context.Context) error {
 	var v string
 	var updated int64
 	err := s.db.QueryRowContext(ctx, `SELECT value, updated_at FROM inspector_settings WHERE name = ?`, ecrConfigSetting).Scan(&v, &updated)
 	if errors.Is(err, sql.ErrNoRows) {
-		return defaultEcrConfiguration, time.Time{}, nil
+		return nil
 	}
 	if err != nil {
-		return EcrConfiguration{}, time.Time{}, fmt.Errorf("inspector: configuration: %w", err)
+		return fmt.Errorf("inspector: stored configuration: %w", err)
 	}
 	var c EcrConfiguration
 	if err := json.Unmarshal([]byte(v), &c); err != nil {
-		return EcrConfiguration{}, time.Time{}, fmt.Errorf("inspector: stored configuration: %w", err)
+		return fmt.Errorf("inspector: stored configuration: %w", err)
 	}
-	return c, time.UnixMilli(updated).UTC(), nil
+	adopted, err := s.scan.AdoptWindows(ctx, scan.Windows{RescanDuration: c.RescanDuration, PullDateRescanDuration: c.PullDateRescanDuration,
+		PullDateRescanMode: c.PullDateRescanMode, UpdatedAt: time.UnixMilli(updated).UTC()})
+	if err != nil {
+		return fmt.Errorf("inspector: move the stored configuration to the scan service: %w", err)
+	}
+	if adopted {
+		s.log.InfoContext(ctx, "inspector: ECR re-scan configuration moved to the scan service", "rescanDuration", c.RescanDuration)
+	}
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM inspector_settings WHERE name = ?`, ecrConfigSetting); err != nil {
+		return fmt.Errorf("inspector: forget the stored configuration: %w", err)
+	}
+	return nil
 }
 
 type rescanDurationState struct {
@@ -103,28 +121,10 @@ func (s *Service) updateConfigurationOp(ctx context.Context, req *awsapi.Request
 		return nil, validation("ecrConfiguration is required")
 	}
 	c := *in.EcrConfiguration
-	if !rescanDurations[c.RescanDuration] {
-		return nil, validation("ecrConfiguration.rescanDuration: %q is not one of LIFETIME, DAYS_14, DAYS_30, DAYS_60, DAYS_90, DAYS_180", c.RescanDuration)
-	}
-	if c.PullDateRescanDuration != "" && !pullDateRescanDurations[c.PullDateRescanDuration] {
-		return nil, validation("ecrConfiguration.pullDateRescanDuration: %q is not one of DAYS_14, DAYS_30, DAYS_60, DAYS_90, DAYS_180", c.PullDateRescanDuration)
-	}
-	if c.PullDateRescanMode != "" && !pullDateRescanModes[c.PullDateRescanMode] {
-		return nil, validation("ecrConfiguration.pullDateRescanMode: %q is not LAST_PULL_DATE or LAST_IN_USE_AT", c.PullDateRescanMode)
-	}
-	v, err := json.Marshal(c)
-	if err != nil {
-		return nil, err
-	}
-	now := s.now().UnixMilli()
-	err = s.db.InTx(ctx, func(tx *store.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM inspector_settings WHERE name = ?`, ecrConfigSetting); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO inspector_settings (name, value, updated_at) VALUES (?, ?, ?)`, ecrConfigSetting, string(v), now)
-		return err
-	})
-	if err != nil {
+	// The scan service validates (a *scan.ValidationError answers
+	// ValidationException) and stores; its sweep enforces the windows.
+	if _, err := s.scan.SetWindows(ctx, scan.Windows{RescanDuration: c.RescanDuration,
+		PullDateRescanDuration: c.PullDateRescanDuration, PullDateRescanMode: c.PullDateRescanMode}); err != nil {
 		return nil, fmt.Errorf("inspector: update configuration: %w", err)
 	}
 	return struct{}{}, nil

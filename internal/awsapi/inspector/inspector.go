@@ -132,6 +132,9 @@ func New(ctx context.Context, o Options) (*Service, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	if err := s.adoptEcrConfiguration(ctx); err != nil {
+		return nil, err
+	}
 	s.ops = map[string]operation{
 		"/findings/list":             {"ListFindings", s.listFindingsOp},
 		"/coverage/list":             {"ListCoverage", s.listCoverageOp},
