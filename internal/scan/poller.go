@@ -159,7 +159,6 @@ type RunOptions struct {
 	ReindexRate int
 }
 
-
 // Run starts scans for pushed images and runs the scan workers until ctx
 // is cancelled.
 func (s *Service) Run(ctx context.Context, o RunOptions) error {
@@ -171,7 +170,6 @@ func (s *Service) Run(ctx context.Context, o RunOptions) error {
 	}
 	w := &Workers{Queue: s.queue, Handler: s.handle, Concurrency: o.Concurrency, Poll: o.QueuePoll, Log: s.log, OnDead: s.jobDied}
 	defer s.startReindexer(ctx, o)()
-
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
 	t := time.NewTicker(o.PushPoll)

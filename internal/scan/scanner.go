@@ -457,7 +457,6 @@ func (s *Service) scan(ctx context.Context, j *Job, p payload) error {
 			return err
 		}
 		return s.queue.CompleteTx(ctx, tx, j)
-
 	})
 	if err != nil {
 		return err
