@@ -191,6 +191,24 @@ func targetOf(p *index.Package) (t target, ok bool) {
 	return t, true
 }
 
+// Keys returns the database keys Match looks a package up under: the
+// ecosystem with its release and the name (the source package's for
+// distributions that publish per source package, both names for RPM);
+// none for a package Match cannot evaluate. An advisory change under none
+// of a package's keys cannot change its findings, which is what continuous
+// re-evaluation relies on.
+func Keys(p *index.Package) []vulndb.Key {
+	t, ok := targetOf(p)
+	if !ok {
+		return nil
+	}
+	keys := make([]vulndb.Key, 0, t.n)
+	for i := range t.n {
+		keys = append(keys, vulndb.NewKey(t.ecosystem, t.names[i]))
+	}
+	return keys
+}
+
 // srpmName returns the name of a source RPM given as a name or as a file
 // name ("openssl-3.0.7-27.el9.src.rpm").
 func srpmName(s string) string {

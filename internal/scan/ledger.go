@@ -99,3 +99,53 @@ func (s *Service) findingEventsTx(ctx context.Context, tx *store.Tx, opened, upd
 	}
 	return insertEvents(ctx, tx, events, now)
 }
+
+// findingCols are the columns upsertFindingsTx writes per finding.
+const findingCols = 17
+
+// upsertFindingsTx writes findings (each names its repository and image):
+// new ones open with firstObservedAt now; existing ones keep
+// firstObservedAt and a SUPPRESSED status, take the new content, and move
+// updatedAt only when something changed; CLOSED ones reopen. The ledger's
+// fixAvailableSince is set when a fix first appears and cleared when none
+// is left.
+func upsertFindingsTx(ctx context.Context, tx *store.Tx, fs []Finding, now time.Time) error {
+	t := ms(now)
+	const batch = 25 // 25 rows x 17 columns stay well inside both backends' parameter limits
+	for start := 0; start < len(fs); start += batch {
+		end := min(start+batch, len(fs))
+		args := make([]any, 0, (end-start)*findingCols)
+		for i := start; i < end; i++ {
+			f := &fs[i]
+			body, err := json.Marshal(f)
+			if err != nil {
+				return fmt.Errorf("scan: encode finding: %w", err)
+			}
+			fixSince := int64(0)
+			if f.FixAvailable != "" && f.FixAvailable != "NO" {
+				fixSince = t
+			}
+			args = append(args, f.Repository, f.Digest, f.key, f.ID, f.VulnerabilityID, f.Package.Name, f.Package.Version,
+				f.Package.PackageManager, f.Severity, FindingActive, f.FixAvailable, t, t, t, string(body), packageRef(f.key), fixSince)
+		}
+		row := "(" + strings.TrimSuffix(strings.Repeat("?,", findingCols), ",") + ")"
+		values := strings.TrimSuffix(strings.Repeat(row+",", end-start), ",")
+		if _, err := tx.ExecContext(ctx, `INSERT INTO scan_findings (repository, image_digest, finding_key, finding_id, advisory_id,
+			package_name, package_version, package_manager, severity, status, fix_available, first_observed_at, last_observed_at,
+			updated_at, finding, package_ref, fix_available_since) VALUES `+values+`
+			ON CONFLICT (repository, image_digest, finding_key) DO UPDATE SET
+				status = CASE WHEN scan_findings.status = 'CLOSED' THEN 'ACTIVE' ELSE scan_findings.status END,
+				updated_at = CASE WHEN scan_findings.status = 'CLOSED' OR scan_findings.finding <> excluded.finding
+					THEN excluded.updated_at ELSE scan_findings.updated_at END,
+				closed_at = CASE WHEN scan_findings.status = 'CLOSED' THEN 0 ELSE scan_findings.closed_at END,
+				closed_reason = CASE WHEN scan_findings.status = 'CLOSED' THEN '' ELSE scan_findings.closed_reason END,
+				fix_available_since = CASE WHEN excluded.fix_available_since = 0 THEN 0
+					WHEN scan_findings.fix_available_since = 0 THEN excluded.fix_available_since
+					ELSE scan_findings.fix_available_since END,
+				severity = excluded.severity, fix_available = excluded.fix_available, finding = excluded.finding,
+				last_observed_at = excluded.last_observed_at, package_ref = excluded.package_ref`, args...); err != nil {
+			return fmt.Errorf("scan: store findings: %w", err)
+		}
+	}
+	return nil
+}

@@ -4,17 +4,24 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 
 	"github.com/drydockhq/drydock/internal/store"
 )
 
 // RescanContinuous queues a re-scan of every image under continuous
 // scanning (enhanced, ACTIVE, in a repository whose effective frequency is
-// CONTINUOUS_SCAN). A re-scan matches the stored inventory against the
-// current database: no layer is read again. Run calls it when the
-// vulnerability index moves to a new generation. It returns how many
+// CONTINUOUS_SCAN). A re-scan matches the whole stored inventory against
+// the current database: no layer is read again. Re-evaluation falls back
+// to it when a generation's change sets are gone. It returns how many
 // re-scans it queued.
 func (s *Service) RescanContinuous(ctx context.Context) (int, error) {
+	return s.rescanContinuous(ctx, math.MaxInt64)
+}
+
+// rescanContinuous queues a re-scan of the images under continuous
+// scanning whose last evaluation used a generation before gen.
+func (s *Service) rescanContinuous(ctx context.Context, gen int64) (int, error) {
 	cfg, err := s.RegistryScanningConfiguration(ctx)
 	if err != nil {
 		return 0, err
@@ -22,7 +29,8 @@ func (s *Service) RescanContinuous(ctx context.Context) (int, error) {
 	if cfg.ScanType != Enhanced {
 		return 0, nil
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT repository, image_digest FROM scan_scans WHERE scan_type = 'ENHANCED' AND status = ?`, StatusActive)
+	rows, err := s.db.QueryContext(ctx, `SELECT repository, image_digest FROM scan_scans
+		WHERE scan_type = 'ENHANCED' AND status = ? AND generation < ?`, StatusActive, gen)
 	if err != nil {
 		return 0, fmt.Errorf("scan: images under continuous scanning: %w", err)
 	}

@@ -66,6 +66,9 @@ func OpenIndex(ctx context.Context, db *DB) (*Index, error) {
 	return ix, nil
 }
 
+// DB returns the database the index reads.
+func (ix *Index) DB() *DB { return ix.db }
+
 // Snapshot returns the current snapshot; a matcher takes one per scan so
 // all its lookups see the same generation.
 func (ix *Index) Snapshot() *Snapshot { return ix.snap.Load() }
@@ -112,6 +115,29 @@ func (s *Snapshot) LookupPackage(ecosystem, name string) []Match {
 
 // Advisory returns the indexed (slim) advisory; nil when absent.
 func (s *Snapshot) Advisory(source, id string) *Advisory { return s.byRef[ref{source, id}] }
+
+// AdvisoriesAbout returns the advisories whose CVEs (see CVEs) include
+// one of cves: the records a change of those CVEs' enrichment (KEV
+// membership, NVD rating) reaches. It walks the whole snapshot.
+func (s *Snapshot) AdvisoriesAbout(cves []string) []*Advisory {
+	if len(cves) == 0 {
+		return nil
+	}
+	want := make(map[string]bool, len(cves))
+	for _, c := range cves {
+		want[c] = true
+	}
+	var out []*Advisory
+	for _, a := range s.byRef {
+		for _, c := range CVEs(a) {
+			if want[c] {
+				out = append(out, a)
+				break
+			}
+		}
+	}
+	return out
+}
 
 // EnrichmentFor returns what the enrichment sources say about one CVE; nil
 // when nothing.

@@ -1,0 +1,669 @@
+package scan
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/drydockhq/drydock/internal/index"
+	"github.com/drydockhq/drydock/internal/store"
+	"github.com/drydockhq/drydock/internal/vulndb"
+)
+
+// Continuous re-evaluation applies each vulnerability-database generation
+// to the stored findings of the images it touches. A generation's change
+// set names the (ecosystem, package) keys its advisories were and are
+// about; the inverted package index (scan_package_keys) resolves them to
+// the images whose inventories hold such a package, and only those
+// packages of only those images are matched again, from the stored
+// inventory: no layer is read, and the images the change does not touch
+// are never loaded. Findings of the re-matched packages are opened,
+// updated or closed against what is stored, each change with an
+// Inspector2 Finding event.
+//
+// The work runs as one durable job (kind reeval) from the scan queue: a
+// process killed midway leaves its lease to expire and the job runs again.
+// Each batch of images commits on its own and the re-evaluation is a diff
+// against the stored findings, so a second run of a batch changes nothing
+// and announces nothing twice. The cursor (the last generation applied)
+// moves when every batch is done.
+
+const (
+	kindReeval   = "reeval"
+	reevalCursor = "reeval_generation"
+	// reevalBatch is how many (repository, image) pairs one transaction
+	// re-evaluates.
+	reevalBatch = 256
+	// keyBatch is how many keys one index lookup names (2 parameters each).
+	keyBatch = 250
+)
+
+// ReevalStats describe one re-evaluation.
+type ReevalStats struct {
+	// From and To are the generations applied: those after From up to To.
+	From, To int64
+	// Changes counts the advisory changes in those generations, Keys the
+	// package keys they touch (enrichment changes included).
+	Changes, Keys int
+	// Images counts the images whose inventories hold a touched key;
+	// Evaluated the (repository, image) pairs among them in continuous
+	// scope, which were re-matched.
+	Images, Evaluated int
+	// Opened, Updated and Closed count the finding changes.
+	Opened, Updated, Closed int
+	// Rescans counts the full re-scans queued instead: images whose last
+	// evaluation predates the change sets (or all of them, when the change
+	// sets are gone).
+	Rescans  int
+	Duration time.Duration
+}
+
+// QueueReevaluation queues the re-evaluation job unless one is already
+// queued or running.
+func (s *Service) QueueReevaluation(ctx context.Context) error {
+	added, err := s.queue.Enqueue(ctx, NewJob{Kind: kindReeval})
+	if err != nil {
+		return fmt.Errorf("scan: queue re-evaluation: %w", err)
+	}
+	if added {
+		s.log.Debug("scan: re-evaluation queued")
+	}
+	return nil
+}
+
+// ReevaluationCursor returns the last database generation re-evaluation
+// applied (false when it never ran).
+func (s *Service) ReevaluationCursor(ctx context.Context) (int64, bool, error) {
+	var pos int64
+	err := s.db.QueryRowContext(ctx, `SELECT position FROM scan_cursors WHERE name = ?`, reevalCursor).Scan(&pos)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("scan: re-evaluation cursor: %w", err)
+	}
+	return pos, true, nil
+}
+
+func setCursorTx(ctx context.Context, tx *store.Tx, name string, pos int64) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO scan_cursors (name, position) VALUES (?, ?)
+		ON CONFLICT (name) DO UPDATE SET position = excluded.position`, name, pos)
+	if err != nil {
+		return fmt.Errorf("scan: cursor %s: %w", name, err)
+	}
+	return nil
+}
+
+// reevalTarget is one (repository, image) pair to re-match and the
+// packages of the image the change touches.
+type reevalTarget struct {
+	repo, digest string
+	pkgs         []index.Package
+}
+
+// Reevaluate applies every generation of the vulnerability index beyond
+// the cursor to the stored findings of the images in continuous scope,
+// and moves the cursor. The job runs it; tests and tools may call it
+// directly. It does not refresh the index: the caller does.
+func (s *Service) Reevaluate(ctx context.Context) (ReevalStats, error) {
+	start := time.Now()
+	var st ReevalStats
+	if s.opts.Vulns == nil {
+		return st, nil
+	}
+	snap := s.opts.Vulns.Snapshot()
+	target := snap.Generation()
+	cursor, ok, err := s.ReevaluationCursor(ctx)
+	if err != nil {
+		return st, err
+	}
+	st.From, st.To = cursor, target
+	if !ok {
+		// First run: findings were made by scans, each at its own
+		// generation; those behind get a full re-scan.
+		n, err := s.rescanBehind(ctx, target)
+		if err != nil {
+			return st, err
+		}
+		st.From, st.Rescans = target, n
+		err = s.db.InTx(ctx, func(tx *store.Tx) error { return setCursorTx(ctx, tx, reevalCursor, target) })
+		st.Duration = time.Since(start)
+		return st, err
+	}
+	if cursor >= target {
+		return st, nil
+	}
+	if _, err := s.backfillPackageIndex(ctx); err != nil {
+		return st, err
+	}
+	sets, err := s.opts.Vulns.DB().ChangeSetsSince(ctx, cursor)
+	if err != nil {
+		return st, fmt.Errorf("scan: change sets since %d: %w", cursor, err)
+	}
+	sets = slices.DeleteFunc(sets, func(cs *vulndb.ChangeSet) bool { return cs.Generation > target })
+	if len(sets) == 0 || sets[0].Generation != cursor+1 || sets[len(sets)-1].Generation != target {
+		// The change sets are gone (pruned, or the database was replaced):
+		// re-scan every image in continuous scope from its inventory.
+		n, err := s.RescanContinuous(ctx)
+		if err != nil {
+			return st, err
+		}
+		st.Rescans = n
+		err = s.db.InTx(ctx, func(tx *store.Tx) error { return setCursorTx(ctx, tx, reevalCursor, target) })
+		st.Duration = time.Since(start)
+		return st, err
+	}
+	keys, reasons := changedKeys(snap, sets)
+	for _, cs := range sets {
+		st.Changes += len(cs.Changes)
+	}
+	st.Keys = len(keys)
+	cfg, err := s.RegistryScanningConfiguration(ctx)
+	if err != nil {
+		return st, err
+	}
+	if cfg.ScanType == Enhanced && len(keys) > 0 {
+		if err := s.reevaluateKeys(ctx, snap, cfg, keys, reasons, &st); err != nil {
+			return st, err
+		}
+	}
+	// Every image in continuous scope is now evaluated against target:
+	// the ones the change set touched were re-matched, the others have no
+	// package it could change. Images behind the cursor (a scan that
+	// matched an older generation and finished after the last run) get a
+	// full re-scan.
+	n, err := s.rescanBehind(ctx, cursor)
+	if err != nil {
+		return st, err
+	}
+	st.Rescans = n
+	repos, err := s.continuousRepositories(ctx, cfg)
+	if err != nil {
+		return st, err
+	}
+	vsu := s.sourceUpdatedAt(ctx, snap)
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		for start := 0; start < len(repos); start += keyBatch {
+			rs := repos[start:min(start+keyBatch, len(repos))]
+			args := []any{target, ms(vsu), StatusActive, cursor, target}
+			for _, r := range rs {
+				args = append(args, r)
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE scan_scans SET generation = ?, vuln_source_updated_at = ?
+				WHERE scan_type = 'ENHANCED' AND status = ? AND generation >= ? AND generation < ?
+				AND repository IN (`+placeholders(len(rs))+`)`, args...); err != nil {
+				return fmt.Errorf("scan: record re-evaluated generation: %w", err)
+			}
+		}
+		return setCursorTx(ctx, tx, reevalCursor, target)
+	})
+	st.Duration = time.Since(start)
+	return st, err
+}
+
+// changedKeys returns the package keys the change sets touch (the keys of
+// advisories whose enrichment changed included) and, per advisory id, why
+// a finding of it that no longer matches closes.
+func changedKeys(snap *vulndb.Snapshot, sets []*vulndb.ChangeSet) ([]vulndb.Key, map[string]CloseReason) {
+	seen := map[vulndb.Key]bool{}
+	var keys []vulndb.Key
+	add := func(k vulndb.Key) {
+		if !seen[k] {
+			seen[k] = true
+			keys = append(keys, k)
+		}
+	}
+	reasons := map[string]CloseReason{}
+	var cves []string
+	for _, cs := range sets {
+		for _, k := range cs.Keys {
+			add(k)
+		}
+		for _, ch := range cs.Changes {
+			switch ch.Kind {
+			case vulndb.Withdrawn, vulndb.Removed:
+				reasons[ch.ID] = ClosedAdvisoryWithdrawn
+			default:
+				delete(reasons, ch.ID) // reinstated or changed again
+			}
+		}
+		cves = append(cves, cs.CVEs...)
+	}
+	for _, a := range snap.AdvisoriesAbout(cves) {
+		for _, k := range a.Keys() {
+			add(k)
+		}
+	}
+	return keys, reasons
+}
+
+// reevaluateKeys re-matches, in batches, the packages under keys of the
+// images in continuous scope that hold them.
+func (s *Service) reevaluateKeys(ctx context.Context, snap *vulndb.Snapshot, cfg Config, keys []vulndb.Key, reasons map[string]CloseReason, st *ReevalStats) error {
+	touched, err := s.touchedPackages(ctx, keys)
+	if err != nil {
+		return err
+	}
+	st.Images = len(touched)
+	digests := make([]string, 0, len(touched))
+	for d := range touched {
+		digests = append(digests, d)
+	}
+	slices.Sort(digests)
+	size := reevalBatch
+	if s.reevalBatch > 0 {
+		size = s.reevalBatch
+	}
+	// The pairs in scope, batch by batch of digests.
+	for startIdx, n := 0, 0; startIdx < len(digests); startIdx += size {
+		batch := digests[startIdx:min(startIdx+size, len(digests))]
+		pairs, err := s.continuousPairs(ctx, cfg, batch)
+		if err != nil {
+			return err
+		}
+		var targets []reevalTarget
+		for _, p := range pairs {
+			targets = append(targets, reevalTarget{repo: p[0], digest: p[1], pkgs: touched[p[1]]})
+		}
+		if len(targets) == 0 {
+			continue
+		}
+		st.Evaluated += len(targets)
+		if err := s.reevaluateBatch(ctx, snap, targets, reasons, st); err != nil {
+			return err
+		}
+		n++
+		if s.reevalHook != nil {
+			if err := s.reevalHook(n); err != nil {
+				return err
+			}
+		}
+		for _, d := range batch {
+			delete(touched, d) // keep memory to the batches in flight
+		}
+	}
+	return nil
+}
+
+// touchedPackages resolves keys through the inverted package index: the
+// packages of each image that carry one of the keys, without duplicates.
+func (s *Service) touchedPackages(ctx context.Context, keys []vulndb.Key) (map[string][]index.Package, error) {
+	out := map[string][]index.Package{}
+	seen := map[string]map[string]bool{} // digest -> package identity
+	for start := 0; start < len(keys); start += keyBatch {
+		ks := keys[start:min(start+keyBatch, len(keys))]
+		cond := strings.TrimSuffix(strings.Repeat("(ecosystem = ? AND package = ?) OR ", len(ks)), " OR ")
+		args := make([]any, 0, 2*len(ks))
+		for _, k := range ks {
+			args = append(args, k.Ecosystem, k.Package)
+		}
+		rows, err := s.db.QueryContext(ctx, `SELECT image_digest, packages FROM scan_package_keys WHERE `+cond, args...)
+		if err != nil {
+			return nil, fmt.Errorf("scan: images holding changed packages: %w", err)
+		}
+		for rows.Next() {
+			var dg, raw string
+			if err := rows.Scan(&dg, &raw); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("scan: images holding changed packages: %w", err)
+			}
+			var pkgs []index.Package
+			if err := json.Unmarshal([]byte(raw), &pkgs); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("scan: indexed packages of %s: %w", dg, err)
+			}
+			if seen[dg] == nil {
+				seen[dg] = map[string]bool{}
+			}
+			for _, p := range pkgs {
+				id := packageRef(findingKey("", &p))
+				if !seen[dg][id] {
+					seen[dg][id] = true
+					out[dg] = append(out[dg], p)
+				}
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("scan: images holding changed packages: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// continuousPairs returns the (repository, digest) pairs among digests
+// whose image is under continuous enhanced scanning: ACTIVE, in a
+// repository whose effective frequency is CONTINUOUS_SCAN.
+func (s *Service) continuousPairs(ctx context.Context, cfg Config, digests []string) ([][2]string, error) {
+	args := make([]any, 0, len(digests)+1)
+	args = append(args, StatusActive)
+	for _, d := range digests {
+		args = append(args, d)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT repository, image_digest FROM scan_scans
+		WHERE scan_type = 'ENHANCED' AND status = ? AND image_digest IN (`+placeholders(len(digests))+`)
+		ORDER BY repository, image_digest`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("scan: images in continuous scope: %w", err)
+	}
+	defer rows.Close()
+	var out [][2]string
+	for rows.Next() {
+		var p [2]string
+		if err := rows.Scan(&p[0], &p[1]); err != nil {
+			return nil, fmt.Errorf("scan: images in continuous scope: %w", err)
+		}
+		if cfg.Effective(p[0], false).ScanFrequency == ContinuousScan {
+			out = append(out, p)
+		}
+	}
+	return out, rows.Err()
+}
+
+// continuousRepositories returns the repositories with enhanced scans
+// whose effective frequency is CONTINUOUS_SCAN.
+func (s *Service) continuousRepositories(ctx context.Context, cfg Config) ([]string, error) {
+	if cfg.ScanType != Enhanced {
+		return nil, nil
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT repository FROM scan_scans WHERE scan_type = 'ENHANCED' ORDER BY repository`)
+	if err != nil {
+		return nil, fmt.Errorf("scan: repositories under continuous scanning: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var r string
+		if err := rows.Scan(&r); err != nil {
+			return nil, fmt.Errorf("scan: repositories under continuous scanning: %w", err)
+		}
+		if cfg.Effective(r, false).ScanFrequency == ContinuousScan {
+			out = append(out, r)
+		}
+	}
+	return out, rows.Err()
+}
+
+func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?,", n), ",") }
+
+// storedFinding is what re-evaluation compares of a stored finding.
+type storedFinding struct {
+	status, body string
+}
+
+// reevaluateBatch re-matches the targets' packages and applies the
+// difference to their stored findings in one transaction.
+func (s *Service) reevaluateBatch(ctx context.Context, snap *vulndb.Snapshot, targets []reevalTarget, reasons map[string]CloseReason, st *ReevalStats) error {
+	m := s.matchers.get(snap)
+	facts, err := s.inventoryFacts(ctx, targets)
+	if err != nil {
+		return err
+	}
+	now := s.opts.Now()
+	vsu := s.sourceUpdatedAt(ctx, snap)
+	type result struct {
+		findings []Finding
+		refs     []string
+	}
+	results := make([]result, len(targets))
+	for i, t := range targets {
+		inv := facts[t.digest]
+		if inv == nil {
+			inv = &index.Inventory{}
+		}
+		res, err := m.Match(ctx, t.pkgs)
+		if err != nil {
+			return fmt.Errorf("match %s@%s: %w", t.repo, t.digest, err)
+		}
+		seen := map[string]bool{}
+		for j := range res.Findings {
+			f := s.buildFinding(snap, t.repo, t.digest, inv, &res.Findings[j], true)
+			if !seen[f.key] {
+				seen[f.key] = true
+				results[i].findings = append(results[i].findings, f)
+			}
+		}
+		for j := range t.pkgs {
+			results[i].refs = append(results[i].refs, packageRef(findingKey("", &t.pkgs[j])))
+		}
+	}
+	return s.db.InTx(ctx, func(tx *store.Tx) error {
+		var opened, updated, closed []Finding
+		var write []Finding
+		for i, t := range targets {
+			stored, err := storedFindingsTx(ctx, tx, t.repo, t.digest, results[i].refs)
+			if err != nil {
+				return err
+			}
+			fresh := map[string]bool{}
+			for _, f := range results[i].findings {
+				fresh[f.key] = true
+				old, ok := stored[f.key]
+				body, err := json.Marshal(f)
+				if err != nil {
+					return fmt.Errorf("scan: encode finding: %w", err)
+				}
+				switch {
+				case !ok || old.status == FindingClosed:
+					g := f
+					g.Status, g.FirstObservedAt, g.LastObservedAt, g.UpdatedAt = FindingActive, now, now, now
+					opened = append(opened, g)
+					write = append(write, f)
+				case old.body != string(body):
+					g := f
+					g.Status, g.LastObservedAt, g.UpdatedAt = old.status, now, now
+					updated = append(updated, g)
+					write = append(write, f)
+				}
+			}
+			var gone []string
+			for key, old := range stored {
+				if !fresh[key] && old.status != FindingClosed {
+					gone = append(gone, key)
+				}
+			}
+			slices.Sort(gone)
+			cl, err := closeByKeyTx(ctx, tx, t.repo, t.digest, gone, reasons, now)
+			if err != nil {
+				return err
+			}
+			closed = append(closed, cl...)
+			if err := touchFindingsTx(ctx, tx, t.repo, t.digest, results[i].refs, now); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE scan_scans SET completed_at = ?, vuln_source_updated_at = ?, generation = ?
+				WHERE repository = ? AND image_digest = ?`, ms(now), ms(vsu), snap.Generation(), t.repo, t.digest); err != nil {
+				return fmt.Errorf("scan: record re-evaluation of %s@%s: %w", t.repo, t.digest, err)
+			}
+		}
+		if err := upsertFindingsTx(ctx, tx, write, now); err != nil {
+			return err
+		}
+		// Re-reading opened findings' times from the store is not needed:
+		// opened ones are new or reopened now.
+		if err := s.findingEventsTx(ctx, tx, opened, updated, closed, now); err != nil {
+			return err
+		}
+		st.Opened, st.Updated, st.Closed = st.Opened+len(opened), st.Updated+len(updated), st.Closed+len(closed)
+		return nil
+	})
+}
+
+// inventoryFacts reads the stored facts (OS, platform) of the targets'
+// images.
+func (s *Service) inventoryFacts(ctx context.Context, targets []reevalTarget) (map[string]*index.Inventory, error) {
+	var digests []any
+	seen := map[string]bool{}
+	for _, t := range targets {
+		if !seen[t.digest] {
+			seen[t.digest] = true
+			digests = append(digests, t.digest)
+		}
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT image_digest, facts FROM scan_inventories WHERE image_digest IN (`+placeholders(len(digests))+`)`, digests...)
+	if err != nil {
+		return nil, fmt.Errorf("scan: inventory facts: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]*index.Inventory{}
+	for rows.Next() {
+		var dg, raw string
+		if err := rows.Scan(&dg, &raw); err != nil {
+			return nil, fmt.Errorf("scan: inventory facts: %w", err)
+		}
+		var inv index.Inventory
+		if err := json.Unmarshal([]byte(raw), &inv); err != nil {
+			return nil, fmt.Errorf("scan: inventory facts of %s: %w", dg, err)
+		}
+		out[dg] = &inv
+	}
+	return out, rows.Err()
+}
+
+// storedFindingsTx returns the image's stored findings of the packages
+// refs, by finding key.
+func storedFindingsTx(ctx context.Context, tx *store.Tx, repo, dg string, refs []string) (map[string]storedFinding, error) {
+	out := map[string]storedFinding{}
+	for start := 0; start < len(refs); start += keyBatch {
+		rs := refs[start:min(start+keyBatch, len(refs))]
+		args := []any{repo, dg}
+		for _, r := range rs {
+			args = append(args, r)
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT finding_key, status, finding FROM scan_findings
+			WHERE repository = ? AND image_digest = ? AND package_ref IN (`+placeholders(len(rs))+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("scan: stored findings of %s@%s: %w", repo, dg, err)
+		}
+		for rows.Next() {
+			var key string
+			var f storedFinding
+			if err := rows.Scan(&key, &f.status, &f.body); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("scan: stored findings of %s@%s: %w", repo, dg, err)
+			}
+			out[key] = f
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("scan: stored findings of %s@%s: %w", repo, dg, err)
+		}
+	}
+	return out, nil
+}
+
+// closeByKeyTx closes the image's findings with the given keys: with
+// ADVISORY_WITHDRAWN when their advisory was withdrawn or removed, else
+// ADVISORY_CHANGED. It returns them as closed.
+func closeByKeyTx(ctx context.Context, tx *store.Tx, repo, dg string, keys []string, reasons map[string]CloseReason, now time.Time) ([]Finding, error) {
+	var out []Finding
+	t := ms(now)
+	for _, key := range keys {
+		advisory, _, _ := strings.Cut(key, "|")
+		reason := ClosedAdvisoryChanged
+		if r, ok := reasons[advisory]; ok {
+			reason = r
+		}
+		var body string
+		var first, last int64
+		err := tx.QueryRowContext(ctx, `UPDATE scan_findings SET status = 'CLOSED', updated_at = ?, closed_at = ?, closed_reason = ?
+			WHERE repository = ? AND image_digest = ? AND finding_key = ? AND status <> 'CLOSED'
+			RETURNING finding, first_observed_at, last_observed_at`, t, t, string(reason), repo, dg, key).Scan(&body, &first, &last)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("scan: close finding of %s@%s: %w", repo, dg, err)
+		}
+		var f Finding
+		if err := json.Unmarshal([]byte(body), &f); err != nil {
+			return nil, fmt.Errorf("scan: stored finding: %w", err)
+		}
+		f.Status, f.FirstObservedAt, f.LastObservedAt, f.UpdatedAt = FindingClosed, fromMS(first), fromMS(last), now
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// touchFindingsTx records that the image's open findings of the packages
+// refs were observed now (re-evaluation saw them again).
+func touchFindingsTx(ctx context.Context, tx *store.Tx, repo, dg string, refs []string, now time.Time) error {
+	for start := 0; start < len(refs); start += keyBatch {
+		rs := refs[start:min(start+keyBatch, len(refs))]
+		args := []any{ms(now), repo, dg}
+		for _, r := range rs {
+			args = append(args, r)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE scan_findings SET last_observed_at = ?
+			WHERE repository = ? AND image_digest = ? AND status <> 'CLOSED' AND package_ref IN (`+placeholders(len(rs))+`)`, args...); err != nil {
+			return fmt.Errorf("scan: observe findings of %s@%s: %w", repo, dg, err)
+		}
+	}
+	return nil
+}
+
+// rescanBehind queues a full re-scan (from the stored inventory) of every
+// image in continuous scope whose last evaluation used a generation before
+// gen. It returns how many it queued.
+func (s *Service) rescanBehind(ctx context.Context, gen int64) (int, error) {
+	return s.rescanContinuous(ctx, gen)
+}
+
+// queueReevaluationIfBehind queues the re-evaluation job when the index
+// holds a generation the cursor has not reached (or the cursor was never
+// set).
+func (s *Service) queueReevaluationIfBehind(ctx context.Context) error {
+	if s.opts.Vulns == nil {
+		return nil
+	}
+	cursor, ok, err := s.ReevaluationCursor(ctx)
+	if err != nil {
+		return err
+	}
+	if ok && cursor >= s.opts.Vulns.Snapshot().Generation() {
+		return nil
+	}
+	return s.QueueReevaluation(ctx)
+}
+
+// runReevaluation is the reeval job: it brings the index to the store's
+// generation and re-evaluates until the cursor has caught up with it.
+func (s *Service) runReevaluation(ctx context.Context, j *Job) error {
+	for range 10 {
+		if s.opts.Vulns == nil {
+			break
+		} // generations landing while it runs; the next poll catches the rest
+		if _, err := s.opts.Vulns.Refresh(ctx); err != nil {
+			return err
+		}
+		st, err := s.Reevaluate(ctx)
+		if err != nil {
+			return err
+		}
+		if st.To > st.From || st.Rescans > 0 {
+			s.log.Info("scan: re-evaluated", "from", st.From, "to", st.To, "changes", st.Changes, "keys", st.Keys,
+				"images", st.Images, "evaluated", st.Evaluated, "opened", st.Opened, "updated", st.Updated,
+				"closed", st.Closed, "rescans", st.Rescans, "duration", st.Duration)
+		}
+		if st.Rescans > 0 {
+			s.queue.Wake()
+		}
+		cursor, _, err := s.ReevaluationCursor(ctx)
+		if err != nil {
+			return err
+		}
+		if cursor >= s.opts.Vulns.Snapshot().Generation() {
+			break
+		}
+	}
+	if err := s.queue.Complete(ctx, j); err != nil {
+		return err
+	}
+	j.MarkFinished()
+	return nil
+}

@@ -1,0 +1,700 @@
+package scan
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/mod/semver"
+
+	"github.com/drydockhq/drydock/internal/index"
+	"github.com/drydockhq/drydock/internal/store"
+	"github.com/drydockhq/drydock/internal/store/storetest"
+	"github.com/drydockhq/drydock/internal/testutil"
+	"github.com/drydockhq/drydock/internal/vulndb"
+	"github.com/drydockhq/drydock/internal/vulndb/osv"
+)
+
+// The two real snapshots of the Go vulnerability database: the newer adds
+// about 500 advisories and changes a few more.
+const (
+	goOldZip = "feeds/osv/Go/all-2026-06-26.zip"
+	goNewZip = "feeds/osv/Go/all.zip"
+)
+
+func readGoFeed(t testing.TB, rel string) *vulndb.FeedData {
+	t.Helper()
+	fd, err := osv.ReadPath(context.Background(), testutil.Fixture(t, rel), "osv-Go", osv.DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fd
+}
+
+// goModule is a Go module at a version, as a Go binary's build
+// information lists it.
+type goModule struct{ path, version string }
+
+// affectedModules picks, for each advisory, one module and a real version
+// (one some range of the feeds names for that module) inside the
+// advisory's first affected range: the introduced version when it is not
+// 0, else the highest version named for the module below the fix. The
+// choice only builds inputs: expected findings come from full scans.
+func affectedModules(feeds []*vulndb.FeedData, advisories []*vulndb.Advisory) []goModule {
+	named := map[string][]string{} // module -> versions some range names
+	for _, fd := range feeds {
+		for i := range fd.Advisories {
+			for _, af := range fd.Advisories[i].Affected {
+				for _, r := range af.Ranges {
+					for _, e := range r.Events {
+						for _, v := range []string{e.Introduced, e.Fixed} {
+							if v != "" && v != "0" && semver.IsValid("v"+v) {
+								named[af.Package] = append(named[af.Package], "v"+v)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	seen := map[goModule]bool{}
+	var out []goModule
+	for _, a := range advisories {
+		if len(a.Affected) == 0 || len(a.Affected[0].Ranges) == 0 {
+			continue
+		}
+		af := a.Affected[0]
+		if af.Package == "stdlib" || af.Package == "toolchain" {
+			continue
+		}
+		var introduced, fixed string
+		for _, e := range af.Ranges[0].Events {
+			if e.Introduced != "" && introduced == "" {
+				introduced = e.Introduced
+			}
+			if e.Fixed != "" && fixed == "" {
+				fixed = e.Fixed
+			}
+		}
+		v := ""
+		switch {
+		case introduced != "" && introduced != "0" && semver.IsValid("v"+introduced):
+			v = "v" + introduced
+		case fixed != "":
+			for _, c := range named[af.Package] {
+				if semver.Compare(c, "v"+fixed) < 0 && (v == "" || semver.Compare(c, v) > 0) {
+					v = c
+				}
+			}
+		}
+		if v == "" {
+			continue
+		}
+		m := goModule{af.Package, v}
+		if !seen[m] {
+			seen[m] = true
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// goDelta is the real delta between the two snapshots: the advisories the
+// newer adds, and modules affected by them and by older ones.
+type goDelta struct {
+	oldFeed, newFeed *vulndb.FeedData
+	added            []goModule      // affected by advisories only the newer snapshot has
+	older            []goModule      // affected by advisories both have
+	changed          map[string]bool // modules of added, removed or revised advisories
+}
+
+func loadGoDelta(t testing.TB) *goDelta {
+	t.Helper()
+	d := &goDelta{oldFeed: readGoFeed(t, goOldZip), newFeed: readGoFeed(t, goNewZip)}
+	inOld := map[string]bool{}
+	var older []*vulndb.Advisory
+	for i := range d.oldFeed.Advisories {
+		inOld[d.oldFeed.Advisories[i].ID] = true
+		older = append(older, &d.oldFeed.Advisories[i])
+	}
+	var added []*vulndb.Advisory
+	for i := range d.newFeed.Advisories {
+		if !inOld[d.newFeed.Advisories[i].ID] {
+			added = append(added, &d.newFeed.Advisories[i])
+		}
+	}
+	if len(added) < 500 {
+		t.Fatalf("the newer Go snapshot adds %d advisories; the fixtures promise about 505", len(added))
+	}
+	feeds := []*vulndb.FeedData{d.oldFeed, d.newFeed}
+	d.added = affectedModules(feeds, added)
+	d.older = affectedModules(feeds, older)
+	// The modules some advisory the newer snapshot adds, drops or revises
+	// names: an image without them is untouched by the delta.
+	oldMod := map[string]time.Time{}
+	for _, a := range d.oldFeed.Advisories {
+		oldMod[a.ID] = a.Modified
+	}
+	d.changed = map[string]bool{}
+	mark := func(a *vulndb.Advisory) {
+		for _, af := range a.Affected {
+			d.changed[af.Package] = true
+		}
+	}
+	newMod := map[string]time.Time{}
+	for i := range d.newFeed.Advisories {
+		a := &d.newFeed.Advisories[i]
+		newMod[a.ID] = a.Modified
+		if m, ok := oldMod[a.ID]; !ok || !m.Equal(a.Modified) {
+			mark(a)
+		}
+	}
+	for i := range d.oldFeed.Advisories {
+		a := &d.oldFeed.Advisories[i]
+		if m, ok := newMod[a.ID]; !ok || !m.Equal(a.Modified) {
+			mark(a)
+		}
+	}
+	return d
+}
+
+// goPackages turns modules into the packages a Go binary at path lists.
+func goPackages(mods []goModule, path, layer string) []index.Package {
+	var out []index.Package
+	for _, m := range mods {
+		out = append(out, index.Package{Type: index.TypeGoBinary, Ecosystem: "Go", Name: m.path, Version: m.version,
+			PURL: "pkg:golang/" + m.path + "@" + m.version, Path: path, Layer: layer})
+	}
+	return out
+}
+
+// reevalEnv is a scan service over a store with the older Go snapshot
+// loaded, whose scans the test drives by hand.
+type reevalEnv struct {
+	db    *store.DB
+	svc   *Service
+	vdb   *vulndb.DB
+	vix   *vulndb.Index
+	clock *clock
+}
+
+func newReevalEnv(t testing.TB, db *store.DB, feed *vulndb.FeedData) *reevalEnv {
+	t.Helper()
+	ctx := context.Background()
+	vdb, err := vulndb.Open(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vdb.Apply(ctx, []vulndb.SourceUpdate{{Name: "osv-Go", Kind: "osv", Data: feed}}); err != nil {
+		t.Fatal(err)
+	}
+	vix, err := vulndb.OpenIndex(ctx, vdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &clock{t: time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC)}
+	svc, err := New(ctx, Options{Store: db, Vulns: vix, Now: c.Now, Indexer: &index.Indexer{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &reevalEnv{db: db, svc: svc, vdb: vdb, vix: vix, clock: c}
+}
+
+// addImage stores an inventory for a digest and starts its enhanced scan
+// in repo with the frequency.
+func (e *reevalEnv) addImage(t testing.TB, repo, dg string, pkgs []index.Package, freq Frequency) {
+	t.Helper()
+	ctx := context.Background()
+	inv := &index.Inventory{Name: repo + "@" + dg, Digest: dg, Platform: "linux/amd64", Packages: pkgs, Catalogers: e.svc.indexer.CatalogerSet()}
+	err := e.db.InTx(ctx, func(tx *store.Tx) error {
+		if err := storeInventoryTx(ctx, tx, dg, e.svc.indexer.CatalogerSet(), inv, e.clock.Now()); err != nil {
+			return err
+		}
+		return e.svc.startTx(ctx, tx, repo, dg, payload{ScanType: Enhanced, Frequency: freq, Trigger: "push"}, e.clock.Now())
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// drain runs every ready job to its end.
+func (e *reevalEnv) drain(t testing.TB) {
+	t.Helper()
+	ctx := context.Background()
+	for {
+		j, err := e.svc.queue.Claim(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j == nil {
+			return
+		}
+		if err := e.svc.handle(ctx, j); err != nil {
+			t.Fatalf("job %s %s@%s: %v", j.Kind, j.Repository, j.Digest, err)
+		}
+	}
+}
+
+// apply loads a feed as the osv-Go source's next generation and brings
+// the index to it.
+func (e *reevalEnv) apply(t testing.TB, feed *vulndb.FeedData) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := e.vdb.Apply(ctx, []vulndb.SourceUpdate{{Name: "osv-Go", Kind: "osv", Data: feed}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.vix.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// findingRow is a stored finding, every column.
+type findingRow struct {
+	repo, digest, key, status, severity, fix, body, reason string
+	first, last, updated, fixSince, closedAt               int64
+}
+
+func (e *reevalEnv) findings(t testing.TB) map[string]findingRow {
+	t.Helper()
+	rows, err := e.db.QueryContext(context.Background(), `SELECT repository, image_digest, finding_key, status, severity, fix_available,
+		finding, closed_reason, first_observed_at, last_observed_at, updated_at, fix_available_since, closed_at FROM scan_findings`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]findingRow{}
+	for rows.Next() {
+		var r findingRow
+		if err := rows.Scan(&r.repo, &r.digest, &r.key, &r.status, &r.severity, &r.fix, &r.body, &r.reason,
+			&r.first, &r.last, &r.updated, &r.fixSince, &r.closedAt); err != nil {
+			t.Fatal(err)
+		}
+		out[r.repo+"@"+r.digest+"#"+r.key] = r
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func (e *reevalEnv) lastEvent(t testing.TB) int64 {
+	t.Helper()
+	var id int64
+	if err := e.db.QueryRowContext(context.Background(), `SELECT COALESCE(MAX(id), 0) FROM scan_outbox`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// findingEvents returns the Inspector2 Finding events after id.
+func (e *reevalEnv) findingEvents(t testing.TB, after int64) []Finding {
+	t.Helper()
+	evs, err := e.svc.Events(context.Background(), after, 1_000_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []Finding
+	for _, ev := range evs {
+		if ev.DetailType != DetailInspector2Finding {
+			continue
+		}
+		var f Finding
+		if err := json.Unmarshal(ev.Detail, &f); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+func digestN(i int) string { return fmt.Sprintf("sha256:%064x", i+1) }
+
+// goImages is the registry of the test: twelve images holding Go modules,
+// in repositories under continuous scanning, scan on push, and both.
+type goImages struct {
+	continuous [][2]string // (repository, digest) pairs under CONTINUOUS_SCAN
+	onPush     [][2]string // pairs under SCAN_ON_PUSH
+	untouched  string      // a continuous image with no module the delta touches
+}
+
+func (e *reevalEnv) addGoImages(t testing.TB, d *goDelta) goImages {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := e.svc.PutRegistryScanningConfiguration(ctx, Config{ScanType: Enhanced, Rules: []Rule{
+		{ScanFrequency: ContinuousScan, RepositoryFilters: []Filter{{Filter: "prod", FilterType: FilterWildcard}}},
+		{ScanFrequency: ScanOnPush, RepositoryFilters: []Filter{{Filter: "push", FilterType: FilterWildcard}}},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 10
+	var im goImages
+	for i := range n + 1 {
+		var mods []goModule
+		for j, m := range d.older {
+			if j%n == i%n && j < 300 {
+				mods = append(mods, m)
+			}
+		}
+		if i == n {
+			mods = nil
+			for _, m := range d.older {
+				if !d.changed[m.path] && len(mods) < 30 {
+					mods = append(mods, m)
+				}
+			}
+		} else {
+			for j, m := range d.added {
+				// Each module in two images, so images share packages.
+				if j%n == i || j%n == (i+1)%n {
+					mods = append(mods, m)
+				}
+			}
+		}
+		dg := digestN(i)
+		pkgs := goPackages(mods, "app/server", digestN(100+i))
+		switch {
+		case i == n:
+			im.untouched = dg
+			fallthrough
+		case i < 6:
+			repo := "team/prod-a"
+			if i%2 == 1 {
+				repo = "team/prod-b"
+			}
+			e.addImage(t, repo, dg, pkgs, ContinuousScan)
+			im.continuous = append(im.continuous, [2]string{repo, dg})
+		default:
+			e.addImage(t, "team/push", dg, pkgs, ScanOnPush)
+			im.onPush = append(im.onPush, [2]string{"team/push", dg})
+		}
+		if i == 0 {
+			// The same image under scan on push as well.
+			e.addImage(t, "team/push", dg, pkgs, ScanOnPush)
+			im.onPush = append(im.onPush, [2]string{"team/push", dg})
+		}
+	}
+	e.drain(t)
+	for _, p := range append(slices.Clone(im.continuous), im.onPush...) {
+		st, err := e.svc.ScanStatus(ctx, p[0], p[1])
+		if err != nil || st.Status != StatusActive {
+			t.Fatalf("%s@%s: %+v %v", p[0], p[1], st, err)
+		}
+	}
+	return im
+}
+
+// TestReevaluateGoDelta loads the older Go snapshot, scans images holding
+// modules affected by the advisories the newer one adds, loads the newer
+// one and re-evaluates: exactly the findings a full re-scan gives, with an
+// event for each change, and nothing moves outside continuous scope.
+func TestReevaluateGoDelta(t *testing.T) {
+	d := loadGoDelta(t)
+	t.Logf("modules affected by added advisories: %d; by older ones: %d", len(d.added), len(d.older))
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		e := newReevalEnv(t, db, d.oldFeed)
+		im := e.addGoImages(t, d)
+		// Re-evaluation starts from the generation the scans used.
+		if st, err := e.svc.Reevaluate(ctx); err != nil || st.Rescans != 0 {
+			t.Fatalf("first re-evaluation: %+v %v", st, err)
+		}
+		before := e.findings(t)
+		beforeScans := scanRows(t, db)
+		mark := e.lastEvent(t)
+
+		e.clock.Add(time.Hour)
+		e.apply(t, d.newFeed)
+		st, err := e.svc.Reevaluate(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("re-evaluation: %+v", st)
+		if st.From != 1 || st.To != 2 || st.Changes < 500 || st.Rescans != 0 {
+			t.Errorf("stats %+v", st)
+		}
+		// Every continuous image but the untouched one holds a changed
+		// module; the scan-on-push image is not re-evaluated.
+		if st.Evaluated != len(im.continuous)-1 {
+			t.Errorf("evaluated %d pairs, want %d", st.Evaluated, len(im.continuous)-1)
+		}
+		if st.Opened < 200 {
+			t.Errorf("opened %d findings; the delta's advisories should open hundreds", st.Opened)
+		}
+		after := e.findings(t)
+
+		// Outside continuous scope, and the untouched image: nothing moved.
+		for k, r := range before {
+			if (r.repo == "team/push" || r.digest == im.untouched) && after[k] != r {
+				t.Errorf("%s changed:\n%+v\n%+v", k, r, after[k])
+			}
+		}
+		for k, r := range after {
+			if _, ok := before[k]; !ok && (r.repo == "team/push" || r.digest == im.untouched) {
+				t.Errorf("%s appeared outside the re-evaluated images", k)
+			}
+		}
+		afterScans := scanRows(t, db)
+		for _, p := range im.onPush {
+			if afterScans[p] != beforeScans[p] {
+				t.Errorf("scan-on-push scan %v changed: %+v -> %+v", p, beforeScans[p], afterScans[p])
+			}
+		}
+		vsu := e.svc.sourceUpdatedAt(ctx, e.vix.Snapshot())
+		for _, p := range im.continuous {
+			s := afterScans[p]
+			if s.generation != 2 || s.vsu != ms(vsu) {
+				t.Errorf("continuous scan %v: %+v, want generation 2, source updated %v", p, s, vsu)
+			}
+			if touched := p[1] != im.untouched; touched != (s.completed == ms(e.clock.Now())) {
+				t.Errorf("continuous scan %v: last scanned %v (touched %v)", p, fromMS(s.completed), touched)
+			}
+		}
+
+		// Events: one per change, each opened finding announced as ACTIVE.
+		events := e.findingEvents(t, mark)
+		if len(events) != st.Opened+st.Updated+st.Closed {
+			t.Errorf("%d Inspector2 Finding events for %d+%d+%d changes", len(events), st.Opened, st.Updated, st.Closed)
+		}
+		announced := map[string]int{}
+		for _, f := range events {
+			announced[f.ID]++
+			if announced[f.ID] > 1 {
+				t.Errorf("finding %s announced twice", f.ID)
+			}
+		}
+		opened := 0
+		for k, r := range after {
+			if _, ok := before[k]; ok {
+				continue
+			}
+			opened++
+			var f Finding
+			if err := json.Unmarshal([]byte(r.body), &f); err != nil {
+				t.Fatal(err)
+			}
+			if announced[f.ID] != 1 || r.status != FindingActive || r.first != ms(e.clock.Now()) {
+				t.Errorf("opened finding %s: status %s first %d, %d events", k, r.status, r.first, announced[f.ID])
+			}
+			if (r.fix != "NO") != (r.fixSince == ms(e.clock.Now())) {
+				t.Errorf("opened finding %s: fix %s since %d", k, r.fix, r.fixSince)
+			}
+		}
+		if opened != st.Opened {
+			t.Errorf("%d new finding rows, stats say %d opened", opened, st.Opened)
+		}
+
+		// The oracle: a full re-scan of every continuous image from its
+		// whole inventory gives exactly the same findings.
+		mark = e.lastEvent(t)
+		e.clock.Add(time.Minute)
+		if n, err := e.svc.RescanContinuous(ctx); err != nil || n != len(im.continuous) {
+			t.Fatalf("full re-scan queued %d: %v", n, err)
+		}
+		e.drain(t)
+		full := e.findings(t)
+		if len(full) != len(after) {
+			t.Errorf("full re-scan: %d findings, re-evaluation: %d", len(full), len(after))
+		}
+		for k, r := range full {
+			a, ok := after[k]
+			if !ok {
+				t.Errorf("full re-scan finds %s; re-evaluation did not", k)
+				continue
+			}
+			if a.status != r.status || a.body != r.body || a.severity != r.severity || a.fix != r.fix {
+				t.Errorf("%s differs:\nre-evaluation %s %s\nfull re-scan  %s %s", k, a.status, a.body, r.status, r.body)
+			}
+		}
+		if evs := e.findingEvents(t, mark); len(evs) != 0 {
+			t.Errorf("the full re-scan announced %d finding changes re-evaluation missed", len(evs))
+		}
+	})
+}
+
+type scanRow struct {
+	status                     string
+	completed, vsu, generation int64
+}
+
+func scanRows(t testing.TB, db *store.DB) map[[2]string]scanRow {
+	t.Helper()
+	rows, err := db.QueryContext(context.Background(), `SELECT repository, image_digest, status, completed_at, vuln_source_updated_at, generation FROM scan_scans`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[[2]string]scanRow{}
+	for rows.Next() {
+		var p [2]string
+		var r scanRow
+		if err := rows.Scan(&p[0], &p[1], &r.status, &r.completed, &r.vsu, &r.generation); err != nil {
+			t.Fatal(err)
+		}
+		out[p] = r
+	}
+	return out
+}
+
+// TestReevaluateWithdrawn: withdrawing an advisory closes its findings in
+// continuous scope, with the reason and an event, and leaves scan-on-push
+// images alone.
+func TestReevaluateWithdrawn(t *testing.T) {
+	d := loadGoDelta(t)
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		e := newReevalEnv(t, db, d.oldFeed)
+		e.addGoImages(t, d)
+		if _, err := e.svc.Reevaluate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// The advisory with the most findings in the continuous image
+		// shared with the scan-on-push repository.
+		before := e.findings(t)
+		count := map[string]int{}
+		for _, r := range before {
+			if r.digest == digestN(0) && r.repo == "team/push" {
+				adv, _, _ := strings.Cut(r.key, "|")
+				count[adv]++
+			}
+		}
+		var withdraw string
+		for adv, n := range count {
+			if withdraw == "" || n > count[withdraw] || (n == count[withdraw] && adv < withdraw) {
+				withdraw = adv
+			}
+		}
+		if withdraw == "" {
+			t.Fatal("no finding in the shared image")
+		}
+		feed := &vulndb.FeedData{Advisories: slices.Clone(d.oldFeed.Advisories)}
+		found := false
+		for i := range feed.Advisories {
+			if feed.Advisories[i].ID == withdraw {
+				feed.Advisories[i].Withdrawn = e.clock.Now()
+				found = true
+			}
+		}
+		if !found {
+			t.Fatalf("%s not in the feed", withdraw)
+		}
+		mark := e.lastEvent(t)
+		e.clock.Add(time.Hour)
+		e.apply(t, feed)
+		st, err := e.svc.Reevaluate(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		after := e.findings(t)
+		closed := 0
+		for k, r := range after {
+			adv, _, _ := strings.Cut(r.key, "|")
+			switch {
+			case adv != withdraw || r.repo == "team/push":
+				// Findings of the same packages were observed again.
+				b := before[k]
+				if r.repo != "team/push" {
+					b.last = r.last
+				}
+				if b != r {
+					t.Errorf("%s changed:\n%+v\n%+v", k, before[k], r)
+				}
+			default:
+				closed++
+				if r.status != FindingClosed || r.reason != string(ClosedAdvisoryWithdrawn) || r.closedAt != ms(e.clock.Now()) || r.first != before[k].first {
+					t.Errorf("withdrawn advisory's finding %s: %+v", k, r)
+				}
+			}
+		}
+		if closed == 0 || st.Closed != closed || st.Opened != 0 || st.Updated != 0 {
+			t.Errorf("closed %d findings of %s; stats %+v", closed, withdraw, st)
+		}
+		events := e.findingEvents(t, mark)
+		if len(events) != closed {
+			t.Errorf("%d events for %d closed findings", len(events), closed)
+		}
+		for _, f := range events {
+			if f.Status != FindingClosed || f.AdvisoryID != withdraw {
+				t.Errorf("event %s %s %s", f.ID, f.AdvisoryID, f.Status)
+			}
+		}
+	})
+}
+
+// TestReevaluateInterrupted: a re-evaluation that dies after its first
+// batch leaves the cursor where it was; the next run finishes the work,
+// and the result is the uninterrupted one: no finding lost, none opened or
+// announced twice.
+func TestReevaluateInterrupted(t *testing.T) {
+	d := loadGoDelta(t)
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		e := newReevalEnv(t, db, d.oldFeed)
+		im := e.addGoImages(t, d)
+		if _, err := e.svc.Reevaluate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		mark := e.lastEvent(t)
+		e.clock.Add(time.Hour)
+		e.apply(t, d.newFeed)
+
+		killed := errors.New("killed")
+		e.svc.reevalBatch = 2
+		e.svc.reevalHook = func(n int) error {
+			if n == 1 {
+				return killed
+			}
+			return nil
+		}
+		if _, err := e.svc.Reevaluate(ctx); !errors.Is(err, killed) {
+			t.Fatalf("interrupted re-evaluation: %v", err)
+		}
+		if cur, _, err := e.svc.ReevaluationCursor(ctx); err != nil || cur != 1 {
+			t.Fatalf("cursor %d after the interruption (%v), want 1", cur, err)
+		}
+		partial := len(e.findingEvents(t, mark))
+		if partial == 0 {
+			t.Fatal("the first batch changed nothing")
+		}
+		e.svc.reevalHook = nil
+		st, err := e.svc.Reevaluate(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cur, _, _ := e.svc.ReevaluationCursor(ctx); cur != 2 {
+			t.Fatalf("cursor %d, want 2", cur)
+		}
+		events := e.findingEvents(t, mark)
+		if len(events) != partial+st.Opened+st.Updated+st.Closed {
+			t.Errorf("%d events: %d before the interruption, %+v after", len(events), partial, st)
+		}
+		seen := map[string]bool{}
+		for _, f := range events {
+			if seen[f.ID] {
+				t.Errorf("finding %s announced twice", f.ID)
+			}
+			seen[f.ID] = true
+		}
+		// The same as a full re-scan.
+		got := e.findings(t)
+		if _, err := e.svc.RescanContinuous(ctx); err != nil {
+			t.Fatal(err)
+		}
+		mark = e.lastEvent(t)
+		e.drain(t)
+		full := e.findings(t)
+		for k, r := range full {
+			if g, ok := got[k]; !ok || g.status != r.status || g.body != r.body {
+				t.Errorf("%s: after the interrupted re-evaluation %+v, full re-scan %+v", k, g, r)
+			}
+		}
+		if len(full) != len(got) || len(e.findingEvents(t, mark)) != 0 {
+			t.Errorf("%d findings vs %d after a full re-scan", len(got), len(full))
+		}
+		_ = im
+	})
+}
