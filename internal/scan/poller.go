@@ -174,22 +174,20 @@ func (s *Service) Run(ctx context.Context, o RunOptions) error {
 	go func() { done <- w.Run(ctx) }()
 	t := time.NewTicker(o.PushPoll)
 	defer t.Stop()
-	lastRefresh := time.Now()
+	lastRefresh := time.Time{} // refresh and check re-evaluation at once
 	sweepWindows := s.windowSweeper(o.WindowSweep)
 	for {
 		sweepWindows(ctx)
 		if s.opts.Vulns != nil && time.Since(lastRefresh) >= o.VulnRefresh {
 			lastRefresh = time.Now()
-			changed, err := s.opts.Vulns.Refresh(ctx)
-			if err != nil && ctx.Err() == nil {
+			if _, err := s.opts.Vulns.Refresh(ctx); err != nil && ctx.Err() == nil {
 				s.log.Error("scan: refresh vulnerability index", "err", err)
 			}
-			if changed {
-				if n, err := s.RescanContinuous(ctx); err != nil && ctx.Err() == nil {
-					s.log.Error("scan: queue continuous re-scans", "err", err)
-				} else if n > 0 {
-					s.log.Info("scan: vulnerability database changed; re-scanning continuous images", "images", n)
-				}
+			// Queue re-evaluation whenever the index is ahead of the
+			// cursor: after a new generation, and after a restart that
+			// interrupted one.
+			if err := s.queueReevaluationIfBehind(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("scan: queue re-evaluation", "err", err)
 			}
 		}
 		for {

@@ -257,14 +257,11 @@ func (s *Service) inventory(ctx context.Context, repo, dg string) (*index.Invent
 	if err != nil {
 		return nil, fmt.Errorf("index %s@%s: %w", repo, dg, err)
 	}
-	b, err := json.Marshal(inv)
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		return storeInventoryTx(ctx, tx, dg, set, inv, s.opts.Now())
+	})
 	if err != nil {
-		return nil, fmt.Errorf("scan: encode inventory: %w", err)
-	}
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO scan_inventories (image_digest, catalogers, inventory, created_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (image_digest) DO UPDATE SET catalogers = excluded.catalogers, inventory = excluded.inventory, created_at = excluded.created_at`,
-		dg, set, string(b), ms(s.opts.Now())); err != nil {
-		return nil, fmt.Errorf("scan: store inventory: %w", err)
+		return nil, err
 	}
 	return inv, nil
 }
@@ -288,8 +285,13 @@ type matcherCache struct {
 func (c *matcherCache) get(snap *vulndb.Snapshot) *match.Matcher {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.m == nil || c.gen != snap.Generation() {
+	switch {
+	case c.m == nil || c.gen > snap.Generation():
 		c.m, c.gen, c.created = match.New(snap), snap.Generation(), time.Time{}
+	case c.gen < snap.Generation():
+		// Keeps the parsed entries of the keys the new generation left
+		// alone: re-evaluation after an update parses only what changed.
+		c.m, c.gen, c.created = c.m.Next(snap), snap.Generation(), time.Time{}
 	}
 	return c.m
 }
@@ -320,6 +322,9 @@ func (s *Service) sourceUpdatedAt(ctx context.Context, snap *vulndb.Snapshot) ti
 
 // handle runs one scan job.
 func (s *Service) handle(ctx context.Context, j *Job) error {
+	if j.Kind == kindReeval {
+		return s.runReevaluation(ctx, j)
+	}
 	if j.Kind != kindScan {
 		return &permanentError{fmt.Errorf("unknown job kind %q", j.Kind)}
 	}
@@ -462,11 +467,20 @@ func (s *Service) scan(ctx context.Context, j *Job, p payload) error {
 		return err
 	}
 	j.MarkFinished()
+	if enhanced && p.Frequency == ContinuousScan && s.opts.Vulns.Snapshot().Generation() > snap.Generation() {
+		// A generation landed while this scan matched: re-evaluation may
+		// have passed this image by (it was not ACTIVE yet), so match it
+		// again.
+		raw, err := json.Marshal(payload{ScanType: Enhanced, Frequency: p.Frequency, Trigger: "rescan", Tags: p.Tags})
+		if err == nil {
+			_, err = s.queue.Enqueue(ctx, NewJob{Repository: repo, Digest: dg, Kind: kindScan, Payload: string(raw)})
+		}
+		if err != nil {
+			s.log.Warn("scan: queue re-scan after a database update", "repository", repo, "digest", dg, "err", err)
+		}
+	}
 	return nil
 }
-
-// findingCols are the columns of one stored finding.
-const findingCols = 15
 
 // storeFindings upserts the scan's findings (keeping firstObservedAt and a
 // SUPPRESSED status, reopening CLOSED ones), closes the image's findings
@@ -491,41 +505,18 @@ func storeFindings(ctx context.Context, tx *store.Tx, repo, dg string, fs []Find
 		return nil, nil, fmt.Errorf("scan: existing findings: %w", err)
 	}
 	created = map[string]bool{}
-	t := ms(now)
-	const batch = 30 // 30 rows x 15 columns stay well inside both backends' parameter limits
-	for start := 0; start < len(fs); start += batch {
-		end := min(start+batch, len(fs))
-		args := make([]any, 0, (end-start)*findingCols)
-		for i := start; i < end; i++ {
-			f := &fs[i]
-			if _, ok := existing[f.key]; !ok {
-				created[f.key] = true
-			}
-			body, err := json.Marshal(f)
-			if err != nil {
-				return nil, nil, fmt.Errorf("scan: encode finding: %w", err)
-			}
-			args = append(args, repo, dg, f.key, f.ID, f.VulnerabilityID, f.Package.Name, f.Package.Version,
-				f.Package.PackageManager, f.Severity, FindingActive, f.FixAvailable, t, t, t, string(body))
-		}
-		row := "(" + strings.TrimSuffix(strings.Repeat("?,", findingCols), ",") + ")"
-		values := strings.TrimSuffix(strings.Repeat(row+",", end-start), ",")
-		if _, err := tx.ExecContext(ctx, `INSERT INTO scan_findings (repository, image_digest, finding_key, finding_id, advisory_id,
-			package_name, package_version, package_manager, severity, status, fix_available, first_observed_at, last_observed_at,
-			updated_at, finding) VALUES `+values+`
-			ON CONFLICT (repository, image_digest, finding_key) DO UPDATE SET
-				status = CASE WHEN scan_findings.status = 'CLOSED' THEN 'ACTIVE' ELSE scan_findings.status END,
-				updated_at = CASE WHEN scan_findings.status = 'CLOSED' OR scan_findings.severity <> excluded.severity
-					OR scan_findings.fix_available <> excluded.fix_available OR scan_findings.finding <> excluded.finding
-					THEN excluded.updated_at ELSE scan_findings.updated_at END,
-				severity = excluded.severity, fix_available = excluded.fix_available, finding = excluded.finding,
-				last_observed_at = excluded.last_observed_at`, args...); err != nil {
-			return nil, nil, fmt.Errorf("scan: store findings: %w", err)
+	for i := range fs {
+		if _, ok := existing[fs[i].key]; !ok {
+			created[fs[i].key] = true
 		}
 	}
-	rows, err = tx.QueryContext(ctx, `UPDATE scan_findings SET status = 'CLOSED', updated_at = ?
+	if err := upsertFindingsTx(ctx, tx, fs, now); err != nil {
+		return nil, nil, err
+	}
+	t := ms(now)
+	rows, err = tx.QueryContext(ctx, `UPDATE scan_findings SET status = 'CLOSED', updated_at = ?, closed_at = ?, closed_reason = ?
 		WHERE repository = ? AND image_digest = ? AND status <> 'CLOSED' AND last_observed_at < ?
-		RETURNING finding, first_observed_at, last_observed_at`, t, repo, dg, t)
+		RETURNING finding, first_observed_at, last_observed_at`, t, t, string(ClosedNotObserved), repo, dg, t)
 	if err != nil {
 		return nil, nil, fmt.Errorf("scan: close findings: %w", err)
 	}

@@ -47,6 +47,10 @@ type Service struct {
 	matchers matcherCache
 	opts     Options
 	log      *slog.Logger
+	// reevalBatch overrides how many images one re-evaluation transaction
+	// covers, and reevalHook runs after each batch commits (tests).
+	reevalBatch int
+	reevalHook  func(batch int) error
 }
 
 // New migrates the registry and scan domains and returns the service.
