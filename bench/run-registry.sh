@@ -9,6 +9,9 @@
 #
 # BASELINE_CMD overrides the baseline binary (any distribution-compatible
 # `registry serve CONFIG` program, e.g. distribution v3's registry).
+# DRYDOCK_BIN runs a drydock binary built elsewhere (an older commit, to
+# compare) instead of building the working tree; DRYDOCK_ENV adds
+# environment variables to its command line (e.g. "GOGC=200").
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -42,10 +45,16 @@ wait_http() { # URL: wait until anything answers
 }
 
 echo "== building drydock and the harness" >&2
-(cd "$root" && go build -o "$work/drydock" ./cmd/drydock && go build -o "$work/bench" ./bench/registry)
+if [ -n "${DRYDOCK_BIN:-}" ]; then
+  cp "$DRYDOCK_BIN" "$work/drydock"
+else
+  (cd "$root" && go build -o "$work/drydock" ./cmd/drydock)
+fi
+(cd "$root" && go build -o "$work/bench" ./bench/registry)
 
 dd_port=$(free_port)
-"$work/drydock" serve --addr "127.0.0.1:$dd_port" --data-dir "$work/drydock-data" --create-on-push \
+# shellcheck disable=SC2086 # DRYDOCK_ENV is a list of NAME=VALUE words
+env ${DRYDOCK_ENV:-} "$work/drydock" serve --addr "127.0.0.1:$dd_port" --data-dir "$work/drydock-data" --create-on-push \
   >"$work/drydock.log" 2>&1 &
 pids+=($!)
 dd_pid=$!

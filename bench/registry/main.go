@@ -97,6 +97,7 @@ func run() error {
 		targetPID, baselinePID               int
 		bigMiB, smallKiB                     int
 		only                                 string
+		samples                              bool
 	)
 	cfg := config{}
 	flag.StringVar(&target, "target", "", "URL of the registry under test (http://127.0.0.1:5000)")
@@ -115,6 +116,7 @@ func run() error {
 	flag.IntVar(&cfg.jobs, "jobs", 4, "blobs each push or pull moves at once (crane's default is 4)")
 	flag.IntVar(&cfg.repeat, "repeat", 1, "repetitions; the median is reported")
 	flag.StringVar(&only, "only", "", "comma-separated scenarios to run (push-big,pull-big,pull-concurrent,push-small,pull-small)")
+	flag.BoolVar(&samples, "samples", false, "also print every repetition's figures, to judge the spread behind the medians")
 	flag.Parse()
 	if target == "" {
 		return errors.New("-target is required")
@@ -201,6 +203,9 @@ func run() error {
 		}
 	}
 	report(os.Stdout, cfg, servers, results)
+	if samples {
+		reportSamples(os.Stdout, servers, results)
+	}
 	return nil
 }
 
@@ -476,4 +481,27 @@ func report(w io.Writer, cfg config, servers []*server, results map[string]map[s
 	tw.Flush()
 	fmt.Fprintln(w, "\nMB/s, layers/s and requests/s: higher is better; CPU-s/GiB, peak RSS and seconds: lower is better.")
 	fmt.Fprintln(w, "Peak RSS is reset before each scenario when the harness may write /proc/PID/clear_refs (same user or root).")
+}
+
+// reportSamples prints every repetition of every scenario, in the order run.
+func reportSamples(w io.Writer, servers []*server, results map[string]map[string][]sample) {
+	fmt.Fprintln(w, "\nevery repetition:")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\tserver\trepetition\tMB/s\tseconds\tserver CPU-s/GiB\tserver peak RSS MiB\t")
+	for _, sc := range scenarios {
+		for _, srv := range servers {
+			for i, s := range results[sc.key][srv.label] {
+				cpu, rss := "-", "-"
+				if s.cpu >= 0 {
+					cpu = fmt.Sprintf("%.2f", s.cpu/(float64(s.bytes)/gib))
+				}
+				if s.peakRSS >= 0 {
+					rss = fmt.Sprintf("%.0f", float64(s.peakRSS)/(1<<20))
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%.2f\t%s\t%s\t\n", sc.key, srv.label, i+1,
+					float64(s.bytes)/1e6/s.dur.Seconds(), s.dur.Seconds(), cpu, rss)
+			}
+		}
+	}
+	tw.Flush()
 }
