@@ -47,7 +47,7 @@ func (h *Handler) getManifest(w http.ResponseWriter, r *http.Request, rt route) 
 	if now.Sub(m.LastPulledAt) >= h.pullInterval {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
 		defer cancel()
-		if err := h.reg.RecordPull(ctx, m.RepositoryID, m.Digest, now); err != nil {
+		if err := h.reg.RecordPullCoarse(ctx, m.RepositoryID, m.Digest, now, h.pullInterval); err != nil {
 			h.log.Warn("record pull time", "repository", rt.name, "digest", m.Digest, "err", err)
 		}
 	}

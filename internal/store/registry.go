@@ -662,9 +662,16 @@ func (r *Registry) Manifest(ctx context.Context, repo, ref string, byTag, withCo
 // RecordPull sets a manifest's last pull time, unless a later one is
 // stored (concurrent pulls, on several replicas, finish in any order).
 func (r *Registry) RecordPull(ctx context.Context, repoID int64, digest string, at time.Time) error {
+	return r.RecordPullCoarse(ctx, repoID, digest, at, 0)
+}
+
+// RecordPullCoarse sets a manifest's last pull time only when the stored
+// one is more than granularity older than at: of many pulls at once, on
+// one replica or several, one writes and the others match no row.
+func (r *Registry) RecordPullCoarse(ctx context.Context, repoID int64, digest string, at time.Time, granularity time.Duration) error {
 	if _, err := r.db.ExecContext(ctx, `UPDATE registry_manifests SET last_pulled_at = ?
 		WHERE repository_id = ? AND digest = ? AND (last_pulled_at IS NULL OR last_pulled_at < ?)`,
-		ms(at), repoID, digest, ms(at)); err != nil {
+		ms(at), repoID, digest, ms(at.Add(-granularity))); err != nil {
 		return fmt.Errorf("store: record pull: %w", err)
 	}
 	return nil
