@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/drydockhq/drydock/internal/scan"
 	"github.com/drydockhq/drydock/internal/store"
 )
 
@@ -72,8 +73,13 @@ type imageAction struct {
 
 // FromRegistry returns the events of one registry outbox row: an
 // image push gives one ECR Image Action per pushed tag (one with an empty
-// image-tag for a push by digest). Kinds it does not know give none.
+// image-tag for a push by digest), an image deletion one DELETE per tag it
+// had (one with an empty image-tag for an untagged image). Kinds it does
+// not know give none.
 func (b Builder) FromRegistry(e store.OutboxEvent) ([]Envelope, error) {
+	if e.Kind == store.OutboxImageDeleted {
+		return b.imageDeleted(e)
+	}
 	if e.Kind != store.OutboxImagePushed {
 		return nil, nil
 	}
@@ -142,6 +148,15 @@ func (b Builder) FromScan(e ScanEvent) (Envelope, error) {
 			if r.ID != "" {
 				res = append(res, r.ID)
 			}
+		}
+	case scan.DetailInspector2Coverage:
+		detail, id, err := coverageDetail(e.Detail)
+		if err != nil {
+			return Envelope{}, fmt.Errorf("events: scan outbox row %d: %w", e.ID, err)
+		}
+		e.Detail = detail
+		if id != "" {
+			res = append(res, id)
 		}
 	}
 	return Envelope{
