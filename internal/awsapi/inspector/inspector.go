@@ -76,7 +76,6 @@ var paths = []string{
 	"/findings/list", "/coverage/list", "/findings/aggregation/list",
 	"/filters/create", "/filters/update", "/filters/delete", "/filters/list",
 	"/usage/list",
-	"/usage/list",
 	"/configuration/get", "/configuration/update",
 }
 
@@ -147,7 +146,6 @@ func New(ctx context.Context, o Options) (*Service, error) {
 		"/filters/list":              {"ListFilters", s.listFiltersOp},
 		"/configuration/get":         {"GetConfiguration", s.getConfigurationOp},
 		"/configuration/update":      {"UpdateConfiguration", s.updateConfigurationOp},
-		"/usage/list":                {"ListUsageTotals", s.listUsageTotalsOp},
 		"/usage/list":                {"ListUsageTotals", s.listUsageTotalsOp},
 	}
 	return s, nil
