@@ -37,6 +37,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	anonymousPull := fs.Bool("anonymous-pull", false, "let requests without credentials pull")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 60*time.Second, "how long to wait for requests in flight when stopping")
 	scanWorkers := fs.Int("scan-workers", 2, "how many image scans run at once")
+	reindexPerMinute := fs.Int("reindex-rate", scan.DefaultReindexRate, "images per minute re-indexed in the background after the catalogers improved, shared by the replicas (0: never)")
 	dbSources := fs.String("db-sources", "", "vulnerability sources configuration (JSON; default: the built-in sources); its interval schedules syncs")
 	dbSyncInterval := fs.Duration("db-sync-interval", 0, "sync the vulnerability database this often (0: the --db-sources file's interval, or no scheduled sync without one; air-gapped sites use 'drydock db import')")
 	if err := parseFlags(e, fs, args); err != nil {
@@ -100,6 +101,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	metrics.Registry().MustRegister(scanner.UsageCollector())
 	ecrAPI, err := ecr.New(ctx, ecr.Options{Store: db, Auth: authSvc, Log: e.log, Scanner: scanner})
 	if err != nil {
 		return err
@@ -111,7 +113,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	scanCtx, stopScans := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopScans()
 	scansDone := make(chan error, 1)
-	go func() { scansDone <- scanner.Run(scanCtx, scan.RunOptions{Concurrency: *scanWorkers}) }()
+	go func() {
+		scansDone <- scanner.Run(scanCtx, scan.RunOptions{Concurrency: *scanWorkers, ReindexRate: reindexRate(*reindexPerMinute)})
+	}()
 	// Events: outbox rows go to the webhook targets (docs/events.md).
 	eventSvc, err := events.New(ctx, events.Options{Store: db, Account: account.ID, Log: e.log})
 	if err != nil {

@@ -45,6 +45,7 @@ func commands() []command {
 		{"login-password", "print a registry login password (like aws ecr get-login-password)", runLoginPassword},
 		{"keys", "create, list, disable, enable and delete access keys", runKeys},
 		{"events", "manage webhook targets, tail events, list failed deliveries", runEvents},
+		{"usage", "count initial scans and re-scans per repository and UTC day", runUsage},
 	}
 }
 
