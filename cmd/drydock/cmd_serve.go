@@ -33,6 +33,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	addr := fs.String("addr", "127.0.0.1:5000", "address to listen on")
 	dataDir := fs.String("data-dir", "drydock-data", "data directory (blobs, SQLite store, admin key)")
 	storeURL := fs.String("store", "", "metadata store: postgres://... for PostgreSQL (default: SQLite in the data directory)")
+	region := fs.String("region", "us-east-1", "AWS region named in finding ARNs and in event envelopes")
 	createOnPush := fs.Bool("create-on-push", false, "create repositories on first push instead of answering NAME_UNKNOWN")
 	anonymousPull := fs.Bool("anonymous-pull", false, "let requests without credentials pull")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 60*time.Second, "how long to wait for requests in flight when stopping")
@@ -40,8 +41,12 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	reindexPerMinute := fs.Int("reindex-rate", scan.DefaultReindexRate, "images per minute re-indexed in the background after the catalogers improved, shared by the replicas (0: never)")
 	dbSources := fs.String("db-sources", "", "vulnerability sources configuration (JSON; default: the built-in sources); its interval schedules syncs")
 	dbSyncInterval := fs.Duration("db-sync-interval", 0, "sync the vulnerability database this often (0: the --db-sources file's interval, or no scheduled sync without one; air-gapped sites use 'drydock db import')")
+	sbomExportDir := fs.String("sbom-export-dir", "", "directory Inspector2 CreateSbomExport writes to, one subdirectory per bucket (default: DATA-DIR/exports)")
 	if err := parseFlags(e, fs, args); err != nil {
 		return err
+	}
+	if *sbomExportDir == "" {
+		*sbomExportDir = filepath.Join(*dataDir, "exports")
 	}
 	if fs.NArg() != 0 {
 		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
@@ -96,7 +101,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	scanner, err := scan.New(ctx, scan.Options{Store: db, Blobs: blobs, Vulns: vix, AccountID: account.ID, Log: e.log,
+	scanner, err := scan.New(ctx, scan.Options{Store: db, Blobs: blobs, Vulns: vix, AccountID: account.ID, Region: *region, Log: e.log,
 		RepositoryScanOnPush: ecr.RepositoryScanOnPush(db)})
 	if err != nil {
 		return err
@@ -106,7 +111,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	inspectorAPI, err := inspector.New(ctx, inspector.Options{Store: db, Auth: authSvc, Scan: scanner, Log: e.log})
+	inspectorAPI, err := inspector.New(ctx, inspector.Options{Store: db, Auth: authSvc, Scan: scanner, Log: e.log, ExportDir: *sbomExportDir})
 	if err != nil {
 		return err
 	}
@@ -117,7 +122,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		scansDone <- scanner.Run(scanCtx, scan.RunOptions{Concurrency: *scanWorkers, ReindexRate: reindexRate(*reindexPerMinute)})
 	}()
 	// Events: outbox rows go to the webhook targets (docs/events.md).
-	eventSvc, err := events.New(ctx, events.Options{Store: db, Account: account.ID, Log: e.log})
+	eventSvc, err := events.New(ctx, events.Options{Store: db, Account: account.ID, Region: *region, Log: e.log})
 	if err != nil {
 		return err
 	}

@@ -53,6 +53,9 @@ type Options struct {
 	Log *slog.Logger
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// ExportDir is where CreateSbomExport writes: each bucket is a
+	// directory under it (empty: SBOM export is refused).
+	ExportDir string
 }
 
 // Service is the Inspector API, an http.Handler for the paths IsPath accepts.
@@ -64,6 +67,7 @@ type Service struct {
 	log     *slog.Logger
 	now     func() time.Time
 	ops     map[string]operation
+	exports *sbomExports
 }
 
 type operation struct {
@@ -77,6 +81,7 @@ var paths = []string{
 	"/filters/create", "/filters/update", "/filters/delete", "/filters/list",
 	"/usage/list",
 	"/configuration/get", "/configuration/update",
+	"/sbomexport/create", "/sbomexport/get", "/sbomexport/cancel",
 }
 
 // unsupported are the paths of inspector2 operations Drydock does not
@@ -85,9 +90,6 @@ var paths = []string{
 var unsupported = map[string]string{
 	"/coverage/statistics/list":   "ListCoverageStatistics",
 	"/findings/details/batch/get": "BatchGetFindingDetails",
-	"/sbomexport/create":          "CreateSbomExport",
-	"/sbomexport/get":             "GetSbomExport",
-	"/sbomexport/cancel":          "CancelSbomExport",
 	"/reporting/create":           "CreateFindingsReport",
 	"/reporting/status/get":       "GetFindingsReportStatus",
 	"/reporting/cancel":           "CancelFindingsReport",
@@ -148,6 +150,7 @@ func New(ctx context.Context, o Options) (*Service, error) {
 		"/configuration/update":      {"UpdateConfiguration", s.updateConfigurationOp},
 		"/usage/list":                {"ListUsageTotals", s.listUsageTotalsOp},
 	}
+	s.initSbomExports(o.ExportDir)
 	return s, nil
 }
 

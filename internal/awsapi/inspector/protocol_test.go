@@ -82,7 +82,7 @@ func TestProtocol(t *testing.T) {
 			{"filter without criteria", admin, "POST", "/filters/create", `{"action":"SUPPRESS","name":"x","filterCriteria":{}}`, 400, "ValidationException"},
 			{"ec2 configuration", admin, "POST", "/configuration/update", `{"ecrConfiguration":{"rescanDuration":"DAYS_30"},"ec2Configuration":{"scanMode":"EC2_HYBRID"}}`, 400, "ValidationException"},
 			{"GET", admin, "GET", "/filters/list", "", 400, "ValidationException"},
-			{"not implemented", admin, "POST", "/sbomexport/create", "{}", 400, "ValidationException"},
+			{"not implemented", admin, "POST", "/reporting/create", "{}", 400, "ValidationException"},
 		} {
 			resp, body := s.raw(t, tc.key, tc.method, tc.path, tc.body)
 			if resp.StatusCode != tc.status {

@@ -46,6 +46,8 @@ type stack struct {
 	auth  *auth.Service
 	scan  *scan.Service
 	admin auth.AccessKey
+	// exportDir is the SBOM export directory.
+	exportDir string
 }
 
 func newStack(t testing.TB, db *store.DB) *stack {
@@ -90,7 +92,8 @@ func newStack(t testing.TB, db *store.DB) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := inspector.New(ctx, inspector.Options{Store: db, Auth: authSvc, Scan: svc})
+	exportDir := t.TempDir()
+	api, err := inspector.New(ctx, inspector.Options{Store: db, Auth: authSvc, Scan: svc, ExportDir: exportDir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +125,7 @@ func newStack(t testing.TB, db *store.DB) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &stack{URL: srv.URL, host: strings.TrimPrefix(srv.URL, "http://"), db: db, auth: authSvc, scan: svc, admin: admin}
+	return &stack{URL: srv.URL, host: strings.TrimPrefix(srv.URL, "http://"), db: db, auth: authSvc, scan: svc, admin: admin, exportDir: exportDir}
 }
 
 func (s *stack) client(k auth.AccessKey) *inspector2.Client {
