@@ -133,7 +133,9 @@ func (s *Service) announceCoverageIfDue(ctx context.Context) error {
 // announced once, in the transaction that records it as announced. The
 // push poller calls it every CoverageSweep. It returns how many events it
 // wrote.
-func (s *Service) AnnounceCoverage(ctx context.Context) (int, error) { return s.announceCoverage(ctx, -1) }
+func (s *Service) AnnounceCoverage(ctx context.Context) (int, error) {
+	return s.announceCoverage(ctx, -1)
+}
 
 // announceCoverage is AnnounceCoverage; with seen >= 0 it does nothing
 // when another replica ran a pass since the one at seen.

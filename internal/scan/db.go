@@ -25,7 +25,7 @@ func Migrate(ctx context.Context, db *store.DB) error {
 	if err := db.Migrate(ctx, "scan", sub); err != nil {
 		return fmt.Errorf("scan: migrate: %w", err)
 	}
-	return nil
+	return migrateCoverage(ctx, db)
 }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }

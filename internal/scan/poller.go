@@ -29,6 +29,9 @@ func (s *Service) ConsumePushes(ctx context.Context) (int, error) { return s.pol
 // transaction with the cursor's move. It returns how many events it
 // consumed.
 func (s *Service) pollPushes(ctx context.Context, limit int) (int, error) {
+	if err := s.announceCoverageIfDue(ctx); err != nil {
+		return 0, err
+	}
 	var cursor int64
 	err := s.db.QueryRowContext(ctx, `SELECT position FROM scan_cursors WHERE name = ?`, pushCursor).Scan(&cursor)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -64,9 +67,14 @@ func (s *Service) pollPushes(ctx context.Context, limit int) (int, error) {
 	type start struct {
 		repo, digest string
 		p            payload
+		change       *registryChange // a deletion or creation, applied in order (deletes.go)
 	}
 	var starts []start
 	for _, e := range events {
+		if c := s.changeOf(e); c != nil {
+			starts = append(starts, start{change: c})
+			continue
+		}
 		if e.Kind != store.OutboxImagePushed {
 			continue
 		}
@@ -86,7 +94,7 @@ func (s *Service) pollPushes(ctx context.Context, limit int) (int, error) {
 		if eff.ScanFrequency == Manual {
 			continue
 		}
-		starts = append(starts, start{ev.Repository, ev.Digest, payload{ScanType: cfg.ScanType, Frequency: eff.ScanFrequency, Trigger: "push", Tags: ev.Tags}})
+		starts = append(starts, start{ev.Repository, ev.Digest, payload{ScanType: cfg.ScanType, Frequency: eff.ScanFrequency, Trigger: "push", Tags: ev.Tags}, nil})
 	}
 	last := events[len(events)-1].ID
 	queued := 0
@@ -111,6 +119,12 @@ func (s *Service) pollPushes(ctx context.Context, limit int) (int, error) {
 			return nil
 		}
 		for _, st := range starts {
+			if st.change != nil {
+				if err := s.applyChangeTx(ctx, tx, cfg, st.change, now); err != nil {
+					return err
+				}
+				continue
+			}
 			err := s.startTx(ctx, tx, st.repo, st.digest, st.p, now)
 			if errors.Is(err, ErrLimitExceeded) {
 				// Pushed again inside its window (a new tag on the same

@@ -103,8 +103,8 @@ func (s *Service) RegistryScanningConfiguration(ctx context.Context) (Config, er
 
 // PutRegistryScanningConfiguration validates and stores the configuration
 // and returns it as stored. An invalid one is a *ValidationError. When the
-// new or the old configuration is ENHANCED and repositories' effective
-// frequencies change, an `ECR Scan Resource Change` event lists them.
+// new or the old configuration is ENHANCED and repositories' scanning
+// changes, `ECR Scan Resource Change` events list them (scopeChanges).
 func (s *Service) PutRegistryScanningConfiguration(ctx context.Context, c Config) (Config, error) {
 	c, err := c.Normalize()
 	if err != nil {
@@ -118,6 +118,10 @@ func (s *Service) PutRegistryScanningConfiguration(ctx context.Context, c Config
 	for _, r := range list {
 		repos = append(repos, r.Name)
 	}
+	onPush, err := s.scanOnPushSettings(ctx, repos)
+	if err != nil {
+		return Config{}, err
+	}
 	now := s.opts.Now()
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
 		old, err := loadConfig(ctx, tx)
@@ -127,29 +131,7 @@ func (s *Service) PutRegistryScanningConfiguration(ctx context.Context, c Config
 		if err := saveConfig(ctx, tx, c, now); err != nil {
 			return err
 		}
-		if c.ScanType != Enhanced && old.ScanType != Enhanced {
-			return nil
-		}
-		var changed []map[string]string
-		for _, r := range repos {
-			before, after := old.Effective(r, false).ScanFrequency, c.Effective(r, false).ScanFrequency
-			if before == after && old.ScanType == c.ScanType {
-				continue
-			}
-			changed = append(changed, map[string]string{
-				"repository-name": r, "repository-arn": s.repositoryArn(r),
-				"scan-frequency": string(after), "previous-scan-frequency": string(before),
-			})
-		}
-		if len(changed) == 0 {
-			return nil
-		}
-		return insertEvent(ctx, tx, SourceECR, DetailECRScanResourceChange, map[string]any{
-			"action-type":   "SCAN_FREQUENCY_CHANGE",
-			"repositories":  changed,
-			"resource-type": "REPOSITORY",
-			"scan-type":     string(c.ScanType),
-		}, now)
+		return s.scopeChangeTx(ctx, tx, old, c, repos, onPush, now)
 	})
 	if err != nil {
 		return Config{}, err
