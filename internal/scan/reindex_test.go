@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drydockhq/drydock/internal/index"
+	"github.com/drydockhq/drydock/internal/index/apk"
+	"github.com/drydockhq/drydock/internal/index/catalogers"
 	"github.com/drydockhq/drydock/internal/store"
 	"github.com/drydockhq/drydock/internal/store/storetest"
 	"github.com/drydockhq/drydock/internal/testutil/imagetest"
@@ -184,6 +187,90 @@ func TestReindexStale(t *testing.T) {
 		s.clk.Add(time.Hour)
 		if n, err := s.svc.ReindexStale(ctx, rate); err != nil || n != 0 {
 			t.Errorf("sweep after the re-index: %d %v", n, err)
+		}
+	})
+}
+
+// TestReindexAfterCatalogerAdded: images indexed before the apk cataloger
+// existed have no Alpine packages and no findings; the upgraded service
+// re-indexes them in the background and their findings open, each with its
+// Inspector2 Finding event, exactly as a fresh scan of the image finds them.
+func TestReindexAfterCatalogerAdded(t *testing.T) {
+	old := imagetest.WithAPKVersions(t, imagetest.Alpine310(t), map[string]string{"libcrypto1.1": "1.1.1c-r0", "libssl1.1": "1.1.1c-r0"})
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s := newMeterStack(t, db, time.Date(2026, 7, 8, 9, 10, 0, 0, time.UTC), func(o *Options) {
+			cache, err := index.NewStoreCache(ctx, db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var without []index.Cataloger
+			for _, c := range catalogers.All() {
+				if c.Name() != apk.New().Name() {
+					without = append(without, c)
+				}
+			}
+			o.Indexer = &index.Indexer{Catalogers: without, Cache: cache}
+		})
+		if _, err := s.svc.PutRegistryScanningConfiguration(ctx, Config{ScanType: Enhanced, Rules: []Rule{{ScanFrequency: ContinuousScan, RepositoryFilters: wild("*")}}}); err != nil {
+			t.Fatal(err)
+		}
+		dg := s.push(t, old, "app/a:v1")
+		s.runUntil(t, map[string]string{"app/a@": dg}, StatusActive)
+		if n := countRows(t, db, `SELECT COUNT(*) FROM scan_findings`); n != 0 {
+			t.Fatalf("%d findings without the apk cataloger", n)
+		}
+		var oldSet string
+		if err := db.QueryRowContext(ctx, `SELECT catalogers FROM scan_inventories WHERE image_digest = ?`, dg).Scan(&oldSet); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(oldSet, "apk:") {
+			t.Fatalf("the first indexer had the apk cataloger: %s", oldSet)
+		}
+
+		// The upgrade: the same store, every cataloger.
+		opts := s.opts
+		opts.Indexer = nil
+		upgraded, err := New(ctx, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.svc = upgraded
+		if n, err := upgraded.ReindexStale(ctx, DefaultReindexRate); err != nil || n != 1 {
+			t.Fatalf("re-index sweep: %d %v", n, err)
+		}
+		s.runUntil(t, map[string]string{"app/a@": dg}, StatusActive)
+		// The truth: a fresh scan of the same image by the upgraded service.
+		s.push(t, old, "app/fresh:v1")
+		s.runUntil(t, map[string]string{"app/fresh@": dg}, StatusActive)
+		pairs := func(repo string) []string {
+			res, err := upgraded.Findings(ctx, repo, dg, Page{Limit: 1000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for _, f := range res.Findings {
+				out = append(out, f.VulnerabilityID+" "+f.Package.Name+" "+f.Package.Version+" "+f.Status)
+			}
+			sort.Strings(out)
+			return out
+		}
+		got, want := pairs("app/a"), pairs("app/fresh")
+		if len(want) == 0 || strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("findings after the re-index:\n%s\na fresh scan finds:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		var events int
+		rows, err := upgraded.Events(ctx, 0, 10000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range rows {
+			if e.DetailType == DetailInspector2Finding && strings.Contains(string(e.Detail), `"repositoryName":"app/a"`) {
+				events++
+			}
+		}
+		if events != len(want) {
+			t.Errorf("%d Inspector2 Finding events for app/a, want one per finding (%d)", events, len(want))
 		}
 	})
 }

@@ -36,7 +36,7 @@ type meterStack struct {
 	host string
 }
 
-func newMeterStack(t *testing.T, db *store.DB, start time.Time) *meterStack {
+func newMeterStack(t *testing.T, db *store.DB, start time.Time, tune ...func(*Options)) *meterStack {
 	t.Helper()
 	ctx := context.Background()
 	if err := db.MigrateRegistry(ctx); err != nil {
@@ -70,6 +70,9 @@ func newMeterStack(t *testing.T, db *store.DB, start time.Time) *meterStack {
 	}
 	clk := &clock{t: start}
 	opts := Options{Store: db, Blobs: bs, Vulns: vix, AccountID: "123456789012", Now: clk.Now}
+	for _, f := range tune {
+		f(&opts)
+	}
 	svc, err := New(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
