@@ -152,7 +152,9 @@ func TestDeleteImagesCloseFindings(t *testing.T) {
 			}
 		}
 		// Both images become covered: one Inspector2 Coverage ACTIVE each.
-		arn := func(repo string) string { return "arn:aws:ecr:us-east-1:123456789012:repository/" + repo + "/" + digest }
+		arn := func(repo string) string {
+			return "arn:aws:ecr:us-east-1:123456789012:repository/" + repo + "/" + digest
+		}
 		waitEvents(t, evs, func(all []events.Envelope) bool {
 			return len(coverage(all, arn("del-prod"))) == 1 && len(coverage(all, arn("keep-prod"))) == 1
 		})
