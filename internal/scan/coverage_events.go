@@ -100,27 +100,31 @@ func migrateCoverage(ctx context.Context, db *store.DB) error {
 }
 
 // coverageCursor names the scan_cursors row that serialises coverage
-// announcers across replicas; its position is when the last pass ran
+// announcers across replicas; its position is when the next pass is due
 // (Unix milliseconds).
 const coverageCursor = "coverage"
 
-// CoverageSweep is how often the poller compares the images' scan
-// statuses with the coverage last announced (AnnounceCoverage). The pass
-// reads every enhanced image's status, so it is not run on every poll.
+// CoverageSweep is the shortest interval between two coverage passes of
+// the poller (AnnounceCoverage). A pass reads every enhanced image's
+// status, so the interval also grows with the time a pass takes: at
+// least coverageLoad times that time, to bound the share of the store's
+// time the passes use (about 2%) however many images there are.
 const CoverageSweep = 2 * time.Second
 
-// announceCoverageIfDue runs AnnounceCoverage when no replica ran it in
-// the last CoverageSweep.
+const coverageLoad = 50
+
+// announceCoverageIfDue runs AnnounceCoverage when the next pass is due
+// (for all replicas: they share the schedule).
 func (s *Service) announceCoverageIfDue(ctx context.Context) error {
-	var last int64
-	err := s.db.QueryRowContext(ctx, `SELECT position FROM scan_cursors WHERE name = ?`, coverageCursor).Scan(&last)
+	var due int64
+	err := s.db.QueryRowContext(ctx, `SELECT position FROM scan_cursors WHERE name = ?`, coverageCursor).Scan(&due)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("scan: coverage cursor: %w", err)
 	}
-	if s.opts.Now().Sub(fromMS(last)) < CoverageSweep {
+	if s.opts.Now().Before(fromMS(due)) {
 		return nil
 	}
-	_, err = s.announceCoverage(ctx, last)
+	_, err = s.announceCoverage(ctx, due)
 	return err
 }
 
@@ -131,17 +135,18 @@ func (s *Service) announceCoverageIfDue(ctx context.Context) error {
 // UNSUPPORTED_IMAGE. It compares scan_scans with the statuses it saw last
 // (scan_coverage), so a change made by any code path, in any replica, is
 // announced once, in the transaction that records it as announced. The
-// push poller calls it every CoverageSweep. It returns how many events it
-// wrote.
+// push poller calls it when due (CoverageSweep). It returns how many
+// events it wrote.
 func (s *Service) AnnounceCoverage(ctx context.Context) (int, error) {
 	return s.announceCoverage(ctx, -1)
 }
 
 // announceCoverage is AnnounceCoverage; with seen >= 0 it does nothing
-// when another replica ran a pass since the one at seen.
+// when another replica ran a pass since the schedule said seen.
 func (s *Service) announceCoverage(ctx context.Context, seen int64) (int, error) {
 	now := s.opts.Now()
 	n := 0
+	began := time.Now()
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		n = 0
 		// One announcer at a time (SQLite serialises writers already).
@@ -158,9 +163,6 @@ func (s *Service) announceCoverage(ctx context.Context, seen int64) (int, error)
 		}
 		if seen >= 0 && pos != seen {
 			return nil // another replica just ran a pass
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE scan_cursors SET position = ? WHERE name = ?`, ms(now), coverageCursor); err != nil {
-			return fmt.Errorf("scan: coverage cursor: %w", err)
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT s.repository, s.image_digest, s.status, COALESCE(c.scan_status, ''), COALESCE(c.announced, '')
 			FROM scan_scans s LEFT JOIN scan_coverage c ON c.repository = s.repository AND c.image_digest = s.image_digest
@@ -200,7 +202,14 @@ func (s *Service) announceCoverage(ctx context.Context, seen int64) (int, error)
 			}
 		}
 		n = len(events)
-		return insertEvents(ctx, tx, events, now)
+		if err := insertEvents(ctx, tx, events, now); err != nil {
+			return err
+		}
+		next := now.Add(max(CoverageSweep, coverageLoad*time.Since(began)))
+		if _, err := tx.ExecContext(ctx, `UPDATE scan_cursors SET position = ? WHERE name = ?`, ms(next), coverageCursor); err != nil {
+			return fmt.Errorf("scan: coverage cursor: %w", err)
+		}
+		return nil
 	})
 	if err != nil {
 		return 0, err

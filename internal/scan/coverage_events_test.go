@@ -96,7 +96,7 @@ func TestCoverageAnnouncements(t *testing.T) {
 		if evs, _ := s.Events(ctx, last, 100); len(evs) != 0 {
 			t.Errorf("a pass inside the sweep interval wrote %d events", len(evs))
 		}
-		clk = clk.Add(CoverageSweep)
+		clk = clk.Add(time.Minute)
 		if err := s.announceCoverageIfDue(ctx); err != nil {
 			t.Fatal(err)
 		}
