@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -208,5 +209,96 @@ func TestSavedHashStateIsUsed(t *testing.T) {
 	up.Close()
 	if _, err := os.Stat(p + ".hash"); !os.IsNotExist(err) {
 		t.Fatalf("hash state left after commit: %v", err)
+	}
+}
+
+// countingReader yields n pseudo-random bytes and counts what was read.
+type countingReader struct {
+	left, read int64
+	x          uint64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	if c.left == 0 {
+		return 0, io.EOF
+	}
+	p = p[:min(int64(len(p)), c.left)]
+	for i := range p {
+		c.x = c.x*6364136223846793005 + 1442695040888963407
+		p[i] = byte(c.x >> 56)
+	}
+	c.left -= int64(len(p))
+	c.read += int64(len(p))
+	return len(p), nil
+}
+
+// TestAppendLargeMatchesDigest streams more than the pipeline holds, in
+// reads of awkward sizes, and checks the blob against a digest and bytes
+// computed apart from the store.
+func TestAppendLargeMatchesDigest(t *testing.T) {
+	ctx := context.Background()
+	s, _ := NewFS(t.TempDir())
+	const size = pipeDepth*bufSize*3 + writebackUnit + 12345
+	want := &countingReader{left: size}
+	data, _ := io.ReadAll(want)
+	id, _ := s.NewUpload(ctx, "1")
+	up, _ := s.OpenUpload(ctx, "1", id)
+	defer up.Close()
+	n, err := up.Append(ctx, iotest.HalfReader(&countingReader{left: size}), digest.SHA256)
+	if err != nil || n != size {
+		t.Fatalf("append: %d, %v", n, err)
+	}
+	d := digest.FromBytes(data)
+	if _, err := up.Commit(ctx, d, nil); err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+	r, err := s.Open(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	got, _ := io.ReadAll(r)
+	if !bytes.Equal(got, data) {
+		t.Fatalf("stored %d bytes differ from the %d sent", len(got), len(data))
+	}
+}
+
+// TestAppendStopsWhenWritesFail: when the file cannot be written, Append
+// returns the store's error (not a SourceError), stops reading the source
+// soon after, and leaves the upload as it was.
+func TestAppendStopsWhenWritesFail(t *testing.T) {
+	ctx := context.Background()
+	s, _ := NewFS(t.TempDir())
+	id, _ := s.NewUpload(ctx, "1")
+	up, _ := s.OpenUpload(ctx, "1", id)
+	defer up.Close()
+	if _, err := up.Append(ctx, bytes.NewReader([]byte("kept")), ""); err != nil {
+		t.Fatal(err)
+	}
+	// Swap in a read-only descriptor of the same file: every write fails
+	// with EBADF, as on a disk that fails.
+	fu := up.(*fsUpload)
+	rw := fu.f
+	ro, err := os.Open(fu.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fu.f = ro
+	src := &countingReader{left: 1 << 30}
+	_, err = up.Append(ctx, src, "")
+	var se *SourceError
+	if err == nil || errors.As(err, &se) {
+		t.Fatalf("append to an unwritable file: %v", err)
+	}
+	if limit := int64(pipeDepth+2) * bufSize; src.read > limit {
+		t.Fatalf("read %d bytes of the source after the first write failed, want at most %d", src.read, limit)
+	}
+	fu.f = rw
+	ro.Close()
+	if up.Size() != 4 {
+		t.Fatalf("size after a failed append: %d", up.Size())
+	}
+	if _, err := up.Commit(ctx, digest.FromString("kept"), nil); err != nil {
+		t.Fatalf("commit of the bytes before the failure: %v", err)
 	}
 }
