@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/drydockhq/drydock/internal/store"
@@ -233,12 +234,12 @@ func (s *Service) expire(ctx context.Context, pushCut, pullCut int64, now time.T
 		err := s.db.InTx(ctx, func(tx *store.Tx) error {
 			batch, expired, closed = batch[:0], 0, 0
 			rows, err := tx.QueryContext(ctx, `SELECT s.repository, s.image_digest `+imageJoin+`
-				WHERE s.scan_type = ? AND s.status = ? AND (s.repository > ? OR (s.repository = ? AND s.image_digest > ?))
+				WHERE s.scan_type = ? AND s.status = ? AND (s.repository, s.image_digest) > (?, ?)
 				AND m.pushed_at < ? AND s.started_at < ?
 				AND ((m.last_pulled_at IS NOT NULL AND m.last_pulled_at < ?)
 					OR (m.last_pulled_at IS NULL AND m.pushed_at < ? AND s.started_at < ?))
 				ORDER BY s.repository, s.image_digest LIMIT ?`,
-				string(Enhanced), StatusActive, after.repo, after.repo, after.digest,
+				string(Enhanced), StatusActive, after.repo, after.digest,
 				pushCut, pushCut, pullCut, pullCut, pullCut, sweepBatch)
 			if err != nil {
 				return fmt.Errorf("scan: images out of their windows: %w", err)
@@ -247,33 +248,30 @@ func (s *Service) expire(ctx context.Context, pushCut, pullCut int64, now time.T
 			if err != nil {
 				return fmt.Errorf("scan: images out of their windows: %w", err)
 			}
+			// One statement per repository of the batch (per-image
+			// statements cost a round trip each on PostgreSQL).
 			byRepo := map[string][]string{}
 			var repos []string
 			for _, im := range batch {
-				// Another replica's sweep may have got here first.
-				r, err := tx.ExecContext(ctx, `UPDATE scan_scans SET status = ?, description = ?, expired_at = ?
-					WHERE repository = ? AND image_digest = ? AND status = ?`,
-					StatusEligibilityExp, DescEligibilityExpired, ms(now), im.repo, im.digest, StatusActive)
-				if err != nil {
-					return fmt.Errorf("scan: expire %s@%s: %w", im.repo, im.digest, err)
-				}
-				if n, _ := r.RowsAffected(); n == 0 {
-					continue
-				}
-				expired++
-				// A continuous re-scan still waiting would make the image
-				// ACTIVE again.
-				if _, err := tx.ExecContext(ctx, `UPDATE scan_jobs SET state = ?, updated_at = ?
-					WHERE repository = ? AND image_digest = ? AND kind = ? AND state = ?`,
-					jobDone, ms(now), im.repo, im.digest, kindScan, jobQueued); err != nil {
-					return fmt.Errorf("scan: drop re-scan of %s@%s: %w", im.repo, im.digest, err)
-				}
 				if byRepo[im.repo] == nil {
 					repos = append(repos, im.repo)
 				}
 				byRepo[im.repo] = append(byRepo[im.repo], im.digest)
 			}
 			for _, repo := range repos {
+				// Another replica's sweep may have got to some first:
+				// what this one expired is what the update returns.
+				digests, err := expireTx(ctx, tx, repo, byRepo[repo], now)
+				if err != nil {
+					return err
+				}
+				byRepo[repo] = digests
+				expired += len(digests)
+			}
+			for _, repo := range repos {
+				if len(byRepo[repo]) == 0 {
+					continue // closeFindingsTx would close the whole repository's
+				}
 				n, err := s.closeFindingsTx(ctx, tx, repo, byRepo[repo], ClosedEligibilityExpired, now)
 				if err != nil {
 					return err
@@ -297,6 +295,47 @@ func (s *Service) expire(ctx context.Context, pushCut, pullCut int64, now time.T
 	}
 }
 
+// expireTx moves the ACTIVE images among digests of repo to
+// SCAN_ELIGIBILITY_EXPIRED, drops their queued re-scans (one would make
+// the image ACTIVE again) and returns the digests it moved.
+func expireTx(ctx context.Context, tx *store.Tx, repo string, digests []string, now time.Time) ([]string, error) {
+	in := strings.TrimSuffix(strings.Repeat("?,", len(digests)), ",")
+	args := []any{StatusEligibilityExp, DescEligibilityExpired, ms(now), repo}
+	for _, d := range digests {
+		args = append(args, d)
+	}
+	rows, err := tx.QueryContext(ctx, `UPDATE scan_scans SET status = ?, description = ?, expired_at = ?
+		WHERE repository = ? AND image_digest IN (`+in+`) AND status = ? RETURNING image_digest`, append(args, StatusActive)...)
+	if err != nil {
+		return nil, fmt.Errorf("scan: expire images of %s: %w", repo, err)
+	}
+	var moved []string
+	for rows.Next() {
+		var d string
+		if err := rows.Scan(&d); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("scan: expire images of %s: %w", repo, err)
+		}
+		moved = append(moved, d)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("scan: expire images of %s: %w", repo, err)
+	}
+	if len(moved) == 0 {
+		return nil, nil
+	}
+	args = []any{jobDone, ms(now), repo, kindScan, jobQueued}
+	for _, d := range moved {
+		args = append(args, d)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE scan_jobs SET state = ?, updated_at = ? WHERE repository = ? AND kind = ? AND state = ?
+		AND image_digest IN (`+strings.TrimSuffix(strings.Repeat("?,", len(moved)), ",")+`)`, args...); err != nil {
+		return nil, fmt.Errorf("scan: drop re-scans of %s: %w", repo, err)
+	}
+	return moved, nil
+}
+
 // revive queues a scan of each expired enhanced image pulled since it
 // expired, in a repository still scanned. The image's push date is left
 // alone: a pull keeps it monitored for the pull date duration only.
@@ -308,10 +347,10 @@ func (s *Service) revive(ctx context.Context, cfg Config, now time.Time, res *Sw
 		err := s.db.InTx(ctx, func(tx *store.Tx) error {
 			revived = 0
 			rows, err := tx.QueryContext(ctx, `SELECT s.repository, s.image_digest `+imageJoin+`
-				WHERE s.scan_type = ? AND s.status = ? AND (s.repository > ? OR (s.repository = ? AND s.image_digest > ?))
+				WHERE s.scan_type = ? AND s.status = ? AND (s.repository, s.image_digest) > (?, ?)
 				AND m.last_pulled_at > s.expired_at
 				ORDER BY s.repository, s.image_digest LIMIT ?`,
-				string(Enhanced), StatusEligibilityExp, after.repo, after.repo, after.digest, sweepBatch)
+				string(Enhanced), StatusEligibilityExp, after.repo, after.digest, sweepBatch)
 			if err != nil {
 				return fmt.Errorf("scan: expired images pulled again: %w", err)
 			}
