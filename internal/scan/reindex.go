@@ -263,6 +263,10 @@ func (s *Service) reindexCandidates(ctx context.Context, stale []string, limit i
 	if err != nil {
 		return nil, fmt.Errorf("scan: images to re-index: %w", err)
 	}
+	// Keep the in-scope (image, repository) pairs of the first limit
+	// images that have any; whether a repository is in scope does not
+	// depend on other tables, so out-of-scope images, however many sort
+	// first, are skipped while reading.
 	type pair struct{ digest, repo string }
 	var pairs []pair
 	digests := 0
@@ -272,10 +276,11 @@ func (s *Service) reindexCandidates(ctx context.Context, stale []string, limit i
 			rows.Close()
 			return nil, fmt.Errorf("scan: images to re-index: %w", err)
 		}
+		if cfg.ScanType == Enhanced && cfg.Effective(p.repo, false).ScanFrequency == Manual {
+			continue // no longer scanned under enhanced scanning
+		}
 		if len(pairs) == 0 || pairs[len(pairs)-1].digest != p.digest {
-			// Read a few images past the limit: some may have no
-			// repository in scope.
-			if digests == 2*limit+10 {
+			if digests == limit {
 				break
 			}
 			digests++
@@ -289,9 +294,6 @@ func (s *Service) reindexCandidates(ctx context.Context, stale []string, limit i
 	var out []reindexCandidate
 	onPush := map[string]bool{}
 	for _, p := range pairs {
-		if len(out) == limit && out[limit-1].digest != p.digest {
-			break
-		}
 		push, ok := onPush[p.repo]
 		if !ok {
 			if push, err = s.repoScanOnPush(ctx, cfg, p.repo); err != nil {
@@ -300,9 +302,6 @@ func (s *Service) reindexCandidates(ctx context.Context, stale []string, limit i
 			onPush[p.repo] = push
 		}
 		eff := cfg.Effective(p.repo, push)
-		if cfg.ScanType == Enhanced && eff.ScanFrequency == Manual {
-			continue // no longer scanned under enhanced scanning
-		}
 		raw, err := json.Marshal(payload{ScanType: cfg.ScanType, Frequency: eff.ScanFrequency, Trigger: triggerReindex})
 		if err != nil {
 			return nil, err

@@ -2,6 +2,7 @@ package scan
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"strings"
 	"testing"
@@ -271,6 +272,61 @@ func TestReindexAfterCatalogerAdded(t *testing.T) {
 		}
 		if events != len(want) {
 			t.Errorf("%d Inspector2 Finding events for app/a, want one per finding (%d)", events, len(want))
+		}
+	})
+}
+
+// TestReindexSkipsOutOfScope: images no rule covers any more, however many
+// hold the oldest inventories, do not stop the re-indexer from reaching
+// the images still scanned (rows written directly: no image is read).
+func TestReindexSkipsOutOfScope(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		svc, err := New(ctx, Options{Store: db})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.PutRegistryScanningConfiguration(ctx, Config{ScanType: Enhanced, Rules: []Rule{{ScanFrequency: ContinuousScan, RepositoryFilters: wild("prod-*")}}}); err != nil {
+			t.Fatal(err)
+		}
+		add := func(i int, repo string) {
+			dg := fmt.Sprintf("sha256:%064x", i)
+			if _, err := db.ExecContext(ctx, `INSERT INTO scan_inventories (image_digest, catalogers, inventory, created_at) VALUES (?, 'old', '{}', ?)`, dg, int64(i)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.ExecContext(ctx, `INSERT INTO scan_scans (repository, image_digest, scan_type, status, started_at) VALUES (?, ?, 'ENHANCED', 'ACTIVE', 1)`, repo, dg); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := 0; i < 200; i++ {
+			add(i, "test-app") // oldest first, out of scope
+		}
+		for i := 200; i < 205; i++ {
+			add(i, "prod-app")
+		}
+		n, err := svc.ReindexStale(ctx, 2)
+		if err != nil || n != 2 {
+			t.Fatalf("sweep: %d images queued (%v), want 2", n, err)
+		}
+		var repos []string
+		rows, err := db.QueryContext(ctx, `SELECT repository, image_digest, payload FROM scan_jobs ORDER BY image_digest`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var repo, dg, p string
+			if err := rows.Scan(&repo, &dg, &p); err != nil {
+				t.Fatal(err)
+			}
+			repos = append(repos, repo+" "+dg[len(dg)-3:]+" "+p)
+		}
+		want := []string{
+			`prod-app 0c8 {"scanType":"ENHANCED","frequency":"CONTINUOUS_SCAN","trigger":"reindex"}`,
+			`prod-app 0c9 {"scanType":"ENHANCED","frequency":"CONTINUOUS_SCAN","trigger":"reindex"}`,
+		}
+		if strings.Join(repos, "\n") != strings.Join(want, "\n") {
+			t.Errorf("jobs:\n%s\nwant:\n%s", strings.Join(repos, "\n"), strings.Join(want, "\n"))
 		}
 	})
 }
