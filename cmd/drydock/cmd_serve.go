@@ -35,6 +35,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	storeURL := fs.String("store", "", "metadata store: postgres://... for PostgreSQL (default: SQLite in the data directory)")
 	region := fs.String("region", "us-east-1", "AWS region named in finding ARNs and in event envelopes")
 	createOnPush := fs.Bool("create-on-push", false, "create repositories on first push instead of answering NAME_UNKNOWN")
+	maxBlobSize := fs.Int64("max-blob-size", 52000<<20, "largest blob an upload may hold, in bytes, larger ones get 413 SIZE_INVALID; 0: no limit (the default is ECR's layer limit, 52,000 MiB)")
 	anonymousPull := fs.Bool("anonymous-pull", false, "let requests without credentials pull")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 60*time.Second, "how long to wait for requests in flight when stopping")
 	scanWorkers := fs.Int("scan-workers", 2, "how many image scans run at once")
@@ -80,6 +81,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		CreateOnPush: *createOnPush,
 		Log:          e.log,
 		Uploads:      metrics,
+		MaxBlobSize:  *maxBlobSize,
 	})
 
 	// Scanning: pushed images are scanned by workers from the durable

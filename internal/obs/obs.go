@@ -68,7 +68,7 @@ func New(logger *slog.Logger) *Metrics {
 		}),
 		uploads: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "drydock_registry_uploads_in_flight",
-			Help: "Blob uploads started and neither completed nor cancelled.",
+			Help: "Blob upload requests (PATCH, PUT, POST with the whole blob) being served.",
 		}),
 	}
 	m.reg.MustRegister(
@@ -83,15 +83,14 @@ func New(logger *slog.Logger) *Metrics {
 // server (scan workers, the store) to register their own collectors.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
-// UploadStarted counts a blob upload session opened.
+// UploadStarted counts a blob upload request started.
 func (m *Metrics) UploadStarted() {
 	if m != nil {
 		m.uploads.Inc()
 	}
 }
 
-// UploadFinished counts a blob upload session closed (completed, cancelled
-// or expired).
+// UploadFinished counts a blob upload request ended, however it ended.
 func (m *Metrics) UploadFinished() {
 	if m != nil {
 		m.uploads.Dec()

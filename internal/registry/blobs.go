@@ -141,7 +141,6 @@ func (h *Handler) startUpload(w http.ResponseWriter, r *http.Request, rt route) 
 	if err != nil {
 		return h.internal(r, "new upload", err)
 	}
-	h.uploads.UploadStarted()
 	uploadAccepted(w, http.StatusAccepted, rt.name, id, 0)
 	return nil
 }
@@ -167,6 +166,11 @@ func (h *Handler) readableSource(r *http.Request, d digest.Digest) (string, erro
 
 // monolithic stores a blob sent whole in the POST that starts its upload.
 func (h *Handler) monolithic(w http.ResponseWriter, r *http.Request, name string, repoID int64, d digest.Digest) *Error {
+	h.uploads.UploadStarted()
+	defer h.uploads.UploadFinished()
+	if h.tooLarge(0, r.ContentLength) {
+		return h.sizeError()
+	}
 	ctx := r.Context()
 	owner := uploadOwner(repoID)
 	id, err := h.blobs.NewUpload(ctx, owner)
@@ -181,7 +185,7 @@ func (h *Handler) monolithic(w http.ResponseWriter, r *http.Request, name string
 		return h.internal(r, "open upload", err)
 	}
 	defer up.Close()
-	if _, err := up.Append(ctx, h.bodyReader(w, r, -1), d.Algorithm()); err != nil {
+	if _, err := up.Append(ctx, h.bodyReader(w, r, -1, 0), d.Algorithm()); err != nil {
 		return h.appendError(r, err)
 	}
 	return h.commit(w, r, name, repoID, up, d)
@@ -211,6 +215,9 @@ func (h *Handler) commit(w http.ResponseWriter, r *http.Request, name string, re
 // appendError answers a failed Append: the client's body ended early or
 // broke off (the upload is unchanged).
 func (h *Handler) appendError(r *http.Request, err error) *Error {
+	if errors.Is(err, errBlobTooLarge) {
+		return h.sizeError()
+	}
 	var se *blob.SourceError
 	if errors.As(err, &se) {
 		h.log.Debug("upload body incomplete", "path", r.URL.Path, "err", err)
@@ -265,9 +272,35 @@ func (h *Handler) uploadStatus(w http.ResponseWriter, r *http.Request, rt route)
 	return nil
 }
 
+// errBlobTooLarge fails the read of a body that takes an upload past the
+// maximum blob size.
+var errBlobTooLarge = errors.New("blob larger than the maximum size")
+
+// tooLarge reports whether an upload holding have bytes would pass the
+// maximum blob size with n more (n < 0: not known yet).
+func (h *Handler) tooLarge(have, n int64) bool {
+	return h.maxBlobSize > 0 && n > h.maxBlobSize-have
+}
+
+func (h *Handler) sizeError() *Error {
+	return newError(http.StatusRequestEntityTooLarge, CodeSizeInvalid, "blob larger than the maximum of %d bytes", h.maxBlobSize)
+}
+
 // appendChunk appends the request body to an upload, honouring
-// Content-Range: a chunk must start where the upload ends.
-func (h *Handler) appendChunk(w http.ResponseWriter, r *http.Request, rt route, up blob.Upload, alg digest.Algorithm) *Error {
+// Content-Range: a chunk must start where the upload ends. A chunk that
+// takes the upload past the maximum blob size removes the upload.
+func (h *Handler) appendChunk(w http.ResponseWriter, r *http.Request, rt route, repoID int64, up blob.Upload, alg digest.Algorithm) *Error {
+	e := h.appendBody(w, r, rt, up, alg)
+	if e != nil && e.Status == http.StatusRequestEntityTooLarge {
+		// The upload is held, so no other request sees it half removed.
+		if err := h.blobs.DeleteUpload(r.Context(), uploadOwner(repoID), rt.upload); err != nil {
+			return h.internal(r, "delete oversized upload", err)
+		}
+	}
+	return e
+}
+
+func (h *Handler) appendBody(w http.ResponseWriter, r *http.Request, rt route, up blob.Upload, alg digest.Algorithm) *Error {
 	want := int64(-1)
 	if cr := r.Header.Get("Content-Range"); cr != "" {
 		start, end, ok := parseContentRange(cr)
@@ -286,7 +319,10 @@ func (h *Handler) appendChunk(w http.ResponseWriter, r *http.Request, rt route, 
 			return newError(http.StatusBadRequest, CodeSizeInvalid, "Content-Length %d does not match Content-Range %q", r.ContentLength, truncate(cr))
 		}
 	}
-	if _, err := up.Append(r.Context(), h.bodyReader(w, r, want), alg); err != nil {
+	if h.tooLarge(up.Size(), max(want, r.ContentLength)) {
+		return h.sizeError()
+	}
+	if _, err := up.Append(r.Context(), h.bodyReader(w, r, want, up.Size()), alg); err != nil {
 		return h.appendError(r, err)
 	}
 	return nil
@@ -294,12 +330,14 @@ func (h *Handler) appendChunk(w http.ResponseWriter, r *http.Request, rt route, 
 
 // patchUpload serves PATCH: a chunk (with Content-Range) or a stream.
 func (h *Handler) patchUpload(w http.ResponseWriter, r *http.Request, rt route) *Error {
-	_, up, e := h.openUpload(r, rt)
+	h.uploads.UploadStarted()
+	defer h.uploads.UploadFinished()
+	repoID, up, e := h.openUpload(r, rt)
 	if e != nil {
 		return e
 	}
 	defer up.Close()
-	if e := h.appendChunk(w, r, rt, up, ""); e != nil {
+	if e := h.appendChunk(w, r, rt, repoID, up, ""); e != nil {
 		return e
 	}
 	uploadAccepted(w, http.StatusAccepted, rt.name, rt.upload, up.Size())
@@ -309,6 +347,8 @@ func (h *Handler) patchUpload(w http.ResponseWriter, r *http.Request, rt route) 
 // putUpload serves PUT: an optional last chunk, then the commit under
 // ?digest=.
 func (h *Handler) putUpload(w http.ResponseWriter, r *http.Request, rt route) *Error {
+	h.uploads.UploadStarted()
+	defer h.uploads.UploadFinished()
 	d, e := parseDigest(r.URL.Query().Get("digest"))
 	if e != nil {
 		return e
@@ -320,7 +360,7 @@ func (h *Handler) putUpload(w http.ResponseWriter, r *http.Request, rt route) *E
 	defer up.Close()
 	owner := uploadOwner(repoID)
 	if r.ContentLength != 0 || r.Header.Get("Content-Range") != "" {
-		if e := h.appendChunk(w, r, rt, up, d.Algorithm()); e != nil {
+		if e := h.appendChunk(w, r, rt, repoID, up, d.Algorithm()); e != nil {
 			return e
 		}
 	}
@@ -328,9 +368,6 @@ func (h *Handler) putUpload(w http.ResponseWriter, r *http.Request, rt route) *E
 	if e != nil && e.Code == CodeDigestInvalid {
 		// The session is spent: a client retries with a new upload.
 		_ = h.blobs.DeleteUpload(r.Context(), owner, rt.upload)
-	}
-	if e == nil || e.Code == CodeDigestInvalid {
-		h.uploads.UploadFinished()
 	}
 	return e
 }
@@ -344,7 +381,6 @@ func (h *Handler) cancelUpload(w http.ResponseWriter, r *http.Request, rt route)
 	if err := h.blobs.DeleteUpload(r.Context(), info.Owner, rt.upload); err != nil {
 		return h.internal(r, "delete upload", err)
 	}
-	h.uploads.UploadFinished()
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -374,13 +410,34 @@ func parseContentRange(s string) (start, end int64, ok bool) {
 // bodyReader returns the request body, limited to exactly want bytes when
 // want >= 0: a body that ends earlier fails with io.ErrUnexpectedEOF, so
 // the upload is rolled back. A client that sends nothing for the idle
-// timeout fails the read, so a stalled upload does not hold its lock.
-func (h *Handler) bodyReader(w http.ResponseWriter, r *http.Request, want int64) io.Reader {
+// timeout fails the read, so a stalled upload does not hold its lock. A
+// body that takes an upload holding have bytes past the maximum blob size
+// fails with errBlobTooLarge.
+func (h *Handler) bodyReader(w http.ResponseWriter, r *http.Request, want, have int64) io.Reader {
 	var body io.Reader = &idleReader{r: r.Body, rc: http.NewResponseController(w), idle: h.idleTimeout}
+	if h.maxBlobSize > 0 {
+		body = &capReader{r: body, left: h.maxBlobSize - have}
+	}
 	if want < 0 {
 		return body
 	}
 	return &exactReader{r: body, left: want}
+}
+
+// capReader fails with errBlobTooLarge once its reader yields more than
+// left bytes.
+type capReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	if c.left < 0 {
+		return n, errBlobTooLarge
+	}
+	return n, err
 }
 
 // idleReader moves the connection's read deadline before each read.

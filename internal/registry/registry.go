@@ -42,16 +42,24 @@ type Options struct {
 	// IdleTimeout is how long an upload body may send nothing before the
 	// request fails and the upload is released (default two minutes).
 	IdleTimeout time.Duration
-	// Uploads, when set, is told when upload sessions open and close (the
-	// uploads-in-flight metric).
+	// Uploads, when set, is told when a request that sends or commits blob
+	// data (PATCH, PUT, a POST with the whole blob) starts and ends, however
+	// it ends (the uploads-in-flight metric).
 	Uploads UploadObserver
+	// MaxBlobSize is the largest blob an upload may hold, in bytes; 0 means
+	// no limit. A request that would take an upload past it is answered
+	// 413 SIZE_INVALID and the upload is removed with its data.
+	MaxBlobSize int64
 	// PullRecordInterval is how stale a manifest's last pull time may get
 	// before a pull updates it (default one minute), which keeps pulls from
 	// writing to the store on every request.
 	PullRecordInterval time.Duration
 }
 
-// UploadObserver is told when upload sessions open and close.
+// UploadObserver is told when requests carrying blob data start and end.
+// Every UploadStarted is followed by one UploadFinished, also when the
+// request fails or the client goes away, so a gauge kept by the two returns
+// to zero whenever no upload request is being served.
 type UploadObserver interface {
 	UploadStarted()
 	UploadFinished()
@@ -73,6 +81,7 @@ type Handler struct {
 	pullInterval time.Duration
 	idleTimeout  time.Duration
 	uploads      UploadObserver
+	maxBlobSize  int64
 }
 
 // New returns a Handler.
@@ -87,6 +96,7 @@ func New(o Options) *Handler {
 		pullInterval: o.PullRecordInterval,
 		uploads:      o.Uploads,
 		idleTimeout:  o.IdleTimeout,
+		maxBlobSize:  o.MaxBlobSize,
 	}
 	if h.idleTimeout <= 0 {
 		h.idleTimeout = 2 * time.Minute
