@@ -391,11 +391,16 @@ func pull(ctx context.Context, cfg config, srv *server, repo string) (int64, int
 	return total.Load(), len(m.Layers), nil
 }
 
-// median returns the sample of median duration.
-func median(ss []sample) sample {
-	sorted := append([]sample(nil), ss...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i].dur < sorted[j].dur })
-	return sorted[len(sorted)/2]
+// median returns the median of f over the samples (the upper middle of an
+// even count), each metric on its own: the run of median duration is not
+// always the run of median CPU time.
+func median(ss []sample, f func(sample) float64) float64 {
+	vs := make([]float64, len(ss))
+	for i, s := range ss {
+		vs[i] = f(s)
+	}
+	sort.Float64s(vs)
+	return vs[len(vs)/2]
 }
 
 func report(w io.Writer, cfg config, servers []*server, results map[string]map[string][]sample) {
@@ -421,10 +426,6 @@ func report(w io.Writer, cfg config, servers []*server, results map[string]map[s
 		title := sc.title
 		if sc.key == "pull-concurrent" {
 			title = fmt.Sprintf("%d concurrent pulls", cfg.pulls)
-		}
-		med := map[string]sample{}
-		for _, s := range servers {
-			med[s.label] = median(results[sc.key][s.label])
 		}
 		type metric struct {
 			name string
@@ -460,7 +461,7 @@ func report(w io.Writer, cfg config, servers []*server, results map[string]map[s
 			}
 			var vals []float64
 			for _, s := range servers {
-				v := m.f(med[s.label])
+				v := median(results[sc.key][s.label], m.f)
 				vals = append(vals, v)
 				if v < 0 {
 					line += "-\t"
