@@ -103,6 +103,11 @@ type Finding struct {
 	FirstObservedAt time.Time `json:"firstObservedAt"`
 	LastObservedAt  time.Time `json:"lastObservedAt"`
 	UpdatedAt       time.Time `json:"updatedAt"`
+	// The ledger: when a fix became available, and when and why the
+	// finding closed (or was suppressed). Set by ListFindings.
+	FixAvailableSince time.Time   `json:"fixAvailableSince,omitzero"`
+	ClosedAt          time.Time   `json:"closedAt,omitzero"`
+	ClosedReason      CloseReason `json:"closedReason,omitempty"`
 	// key identifies the finding within its image.
 	key string
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -109,7 +110,8 @@ const findingCols = 17
 // updatedAt only when something changed; CLOSED ones reopen. The ledger's
 // fixAvailableSince is set when a fix first appears and cleared when none
 // is left.
-func upsertFindingsTx(ctx context.Context, tx *store.Tx, fs []Finding, now time.Time) error {
+// bodies, when not nil, are the findings already encoded.
+func upsertFindingsTx(ctx context.Context, tx *store.Tx, fs []Finding, bodies []string, now time.Time) error {
 	t := ms(now)
 	const batch = 25 // 25 rows x 17 columns stay well inside both backends' parameter limits
 	for start := 0; start < len(fs); start += batch {
@@ -117,16 +119,22 @@ func upsertFindingsTx(ctx context.Context, tx *store.Tx, fs []Finding, now time.
 		args := make([]any, 0, (end-start)*findingCols)
 		for i := start; i < end; i++ {
 			f := &fs[i]
-			body, err := json.Marshal(f)
-			if err != nil {
-				return fmt.Errorf("scan: encode finding: %w", err)
+			var body string
+			if bodies != nil {
+				body = bodies[i]
+			} else {
+				b, err := json.Marshal(f)
+				if err != nil {
+					return fmt.Errorf("scan: encode finding: %w", err)
+				}
+				body = string(b)
 			}
 			fixSince := int64(0)
 			if f.FixAvailable != "" && f.FixAvailable != "NO" {
 				fixSince = t
 			}
 			args = append(args, f.Repository, f.Digest, f.key, f.ID, f.VulnerabilityID, f.Package.Name, f.Package.Version,
-				f.Package.PackageManager, f.Severity, FindingActive, f.FixAvailable, t, t, t, string(body), packageRef(f.key), fixSince)
+				f.Package.PackageManager, f.Severity, FindingActive, f.FixAvailable, t, t, t, body, packageRef(f.key), fixSince)
 		}
 		row := "(" + strings.TrimSuffix(strings.Repeat("?,", findingCols), ",") + ")"
 		values := strings.TrimSuffix(strings.Repeat(row+",", end-start), ",")
@@ -148,4 +156,113 @@ func upsertFindingsTx(ctx context.Context, tx *store.Tx, fs []Finding, now time.
 		}
 	}
 	return nil
+}
+
+// Remediated reports whether a closing reason is a remediation: the
+// vulnerable image was replaced on its tag by one without the
+// vulnerability, or deleted. Withdrawn or corrected advisories were never
+// real, suppression accepts the risk, and expiry stops watching; none of
+// those count towards the time to remediate.
+func (r CloseReason) Remediated() bool {
+	return r == ClosedFixedByNewImage || r == ClosedImageDeleted
+}
+
+// RemediationStats sums up one repository's ledger over a period.
+type RemediationStats struct {
+	Repository string `json:"repository"`
+	// Open and Suppressed count the findings open now.
+	Open       int `json:"open"`
+	Suppressed int `json:"suppressed"`
+	// New counts the findings first observed in the period, Fixable those
+	// whose fix became available in it.
+	New     int `json:"new"`
+	Fixable int `json:"fixable"`
+	// Closed counts the findings closed in the period, by reason.
+	Closed map[CloseReason]int `json:"closed"`
+	// Remediated counts the closings that were remediations, and
+	// MeanTimeToRemediate is their mean time from first observation to
+	// closing.
+	Remediated          int           `json:"remediated"`
+	MeanTimeToRemediate time.Duration `json:"meanTimeToRemediate"`
+}
+
+// Remediation returns the ledger's summary per repository (those named, or
+// every repository with findings) for the period [since, until).
+func (s *Service) Remediation(ctx context.Context, repos []string, since, until time.Time) ([]RemediationStats, error) {
+	byRepo := map[string]*RemediationStats{}
+	get := func(r string) *RemediationStats {
+		st := byRepo[r]
+		if st == nil {
+			st = &RemediationStats{Repository: r, Closed: map[CloseReason]int{}}
+			byRepo[r] = st
+		}
+		return st
+	}
+	for _, r := range repos {
+		get(r)
+	}
+	repoCond, repoArgs := "", []any{}
+	if len(repos) > 0 {
+		repoCond = ` AND repository IN (` + placeholders(len(repos)) + `)`
+		for _, r := range repos {
+			repoArgs = append(repoArgs, r)
+		}
+	}
+	lo, hi := ms(since), ms(until)
+	type query struct {
+		sql  string
+		args []any
+		scan func(repo string, key string, n int, sum int64)
+	}
+	queries := []query{
+		{`SELECT repository, status, COUNT(*), 0 FROM scan_findings WHERE status <> 'CLOSED'` + repoCond + ` GROUP BY repository, status`,
+			repoArgs, func(repo, status string, n int, _ int64) {
+				if status == FindingSuppressed {
+					get(repo).Suppressed += n
+				} else {
+					get(repo).Open += n
+				}
+			}},
+		{`SELECT repository, '', COUNT(*), 0 FROM scan_findings WHERE first_observed_at >= ? AND first_observed_at < ?` + repoCond + ` GROUP BY repository`,
+			append([]any{lo, hi}, repoArgs...), func(repo, _ string, n int, _ int64) { get(repo).New += n }},
+		{`SELECT repository, '', COUNT(*), 0 FROM scan_findings WHERE fix_available_since >= ? AND fix_available_since < ? AND fix_available_since > 0` + repoCond + ` GROUP BY repository`,
+			append([]any{lo, hi}, repoArgs...), func(repo, _ string, n int, _ int64) { get(repo).Fixable += n }},
+		{`SELECT repository, closed_reason, COUNT(*), SUM(closed_at - first_observed_at) FROM scan_findings
+			WHERE closed_at >= ? AND closed_at < ? AND closed_at > 0` + repoCond + ` GROUP BY repository, closed_reason`,
+			append([]any{lo, hi}, repoArgs...), func(repo, reason string, n int, sum int64) {
+				st := get(repo)
+				st.Closed[CloseReason(reason)] += n
+				if CloseReason(reason).Remediated() {
+					total := st.MeanTimeToRemediate*time.Duration(st.Remediated) + time.Duration(sum)*time.Millisecond
+					st.Remediated += n
+					st.MeanTimeToRemediate = total / time.Duration(st.Remediated)
+				}
+			}},
+	}
+	for _, q := range queries {
+		rows, err := s.db.QueryContext(ctx, q.sql, q.args...)
+		if err != nil {
+			return nil, fmt.Errorf("scan: remediation summary: %w", err)
+		}
+		for rows.Next() {
+			var repo, key string
+			var n int
+			var sum int64
+			if err := rows.Scan(&repo, &key, &n, &sum); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("scan: remediation summary: %w", err)
+			}
+			q.scan(repo, key, n, sum)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("scan: remediation summary: %w", err)
+		}
+	}
+	out := make([]RemediationStats, 0, len(byRepo))
+	for _, st := range byRepo {
+		out = append(out, *st)
+	}
+	slices.SortFunc(out, func(a, b RemediationStats) int { return strings.Compare(a.Repository, b.Repository) })
+	return out, nil
 }

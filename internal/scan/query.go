@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // FindingQuery selects findings across images (Inspector's ListFindings
@@ -21,6 +22,11 @@ type FindingQuery struct {
 	Statuses     []string
 	FixAvailable []string
 	FindingIDs   []string
+	// The ledger's bounds (zero: none): findings first observed, fixable,
+	// or closed at or after the time.
+	FirstObservedSince time.Time
+	FixAvailableSince  time.Time
+	ClosedSince        time.Time
 }
 
 func (q FindingQuery) where() (string, []any) {
@@ -43,6 +49,15 @@ func (q FindingQuery) where() (string, []any) {
 	add("status", q.Statuses)
 	add("fix_available", q.FixAvailable)
 	add("finding_id", q.FindingIDs)
+	since := func(col string, t time.Time) {
+		if !t.IsZero() {
+			conds = append(conds, col+" >= ? AND "+col+" > 0")
+			args = append(args, ms(t))
+		}
+	}
+	since("first_observed_at", q.FirstObservedSince)
+	since("fix_available_since", q.FixAvailableSince)
+	since("closed_at", q.ClosedSince)
 	if len(conds) == 0 {
 		return "", nil
 	}
@@ -66,7 +81,8 @@ func (s *Service) ListFindings(ctx context.Context, q FindingQuery, page Page) (
 	}
 	where, args := q.where()
 	args = append(args, limit+1, offset)
-	rows, err := s.db.QueryContext(ctx, `SELECT finding, status, first_observed_at, last_observed_at, updated_at FROM scan_findings`+where+`
+	rows, err := s.db.QueryContext(ctx, `SELECT finding, status, first_observed_at, last_observed_at, updated_at,
+		fix_available_since, closed_at, closed_reason FROM scan_findings`+where+`
 		ORDER BY updated_at DESC, finding_id LIMIT ? OFFSET ?`, args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("scan: list findings: %w", err)
@@ -75,8 +91,9 @@ func (s *Service) ListFindings(ctx context.Context, q FindingQuery, page Page) (
 	out := []Finding{}
 	for rows.Next() {
 		var body, status string
-		var first, last, updated int64
-		if err := rows.Scan(&body, &status, &first, &last, &updated); err != nil {
+		var first, last, updated, fixSince, closedAt int64
+		var reason string
+		if err := rows.Scan(&body, &status, &first, &last, &updated, &fixSince, &closedAt, &reason); err != nil {
 			return nil, "", fmt.Errorf("scan: list findings: %w", err)
 		}
 		var f Finding
@@ -84,6 +101,7 @@ func (s *Service) ListFindings(ctx context.Context, q FindingQuery, page Page) (
 			return nil, "", fmt.Errorf("scan: stored finding: %w", err)
 		}
 		f.Status, f.FirstObservedAt, f.LastObservedAt, f.UpdatedAt = status, fromMS(first), fromMS(last), fromMS(updated)
+		f.FixAvailableSince, f.ClosedAt, f.ClosedReason = fromMS(fixSince), fromMS(closedAt), CloseReason(reason)
 		out = append(out, f)
 	}
 	if err := rows.Err(); err != nil {

@@ -6,9 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/drydockhq/drydock/internal/index"
 	"github.com/drydockhq/drydock/internal/store"
@@ -393,105 +396,143 @@ func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?,",
 
 // storedFinding is what re-evaluation compares of a stored finding.
 type storedFinding struct {
-	status, body string
+	id, status, body string
+}
+
+// pair is a (repository, image digest) pair.
+type pair struct{ repo, digest string }
+
+// evaluated is one target's re-matched findings, encoded, and the identity
+// of its re-matched packages.
+type evaluated struct {
+	findings []Finding
+	bodies   []string
+	refs     []string
 }
 
 // reevaluateBatch re-matches the targets' packages and applies the
 // difference to their stored findings in one transaction.
 func (s *Service) reevaluateBatch(ctx context.Context, snap *vulndb.Snapshot, targets []reevalTarget, reasons map[string]CloseReason, st *ReevalStats) error {
-	m := s.matchers.get(snap)
 	facts, err := s.inventoryFacts(ctx, targets)
+	if err != nil {
+		return err
+	}
+	results, err := s.rematch(ctx, snap, targets, facts)
 	if err != nil {
 		return err
 	}
 	now := s.opts.Now()
 	vsu := s.sourceUpdatedAt(ctx, snap)
-	type result struct {
-		findings []Finding
-		refs     []string
-	}
-	results := make([]result, len(targets))
-	for i, t := range targets {
-		inv := facts[t.digest]
-		if inv == nil {
-			inv = &index.Inventory{}
-		}
-		res, err := m.Match(ctx, t.pkgs)
-		if err != nil {
-			return fmt.Errorf("match %s@%s: %w", t.repo, t.digest, err)
-		}
-		seen := map[string]bool{}
-		for j := range res.Findings {
-			f := s.buildFinding(snap, t.repo, t.digest, inv, &res.Findings[j], true)
-			if !seen[f.key] {
-				seen[f.key] = true
-				results[i].findings = append(results[i].findings, f)
-			}
-		}
-		for j := range t.pkgs {
-			results[i].refs = append(results[i].refs, packageRef(findingKey("", &t.pkgs[j])))
-		}
-	}
 	return s.db.InTx(ctx, func(tx *store.Tx) error {
-		var opened, updated, closed []Finding
-		var write []Finding
+		stored, err := storedFindingsTx(ctx, tx, targets, results)
+		if err != nil {
+			return err
+		}
+		var opened, updated, write []Finding
+		var bodies, touch []string
+		gone := map[CloseReason][]string{}
 		for i, t := range targets {
-			stored, err := storedFindingsTx(ctx, tx, t.repo, t.digest, results[i].refs)
-			if err != nil {
-				return err
-			}
-			fresh := map[string]bool{}
-			for _, f := range results[i].findings {
+			have := stored[pair{t.repo, t.digest}]
+			fresh := make(map[string]bool, len(results[i].findings))
+			for j, f := range results[i].findings {
 				fresh[f.key] = true
-				old, ok := stored[f.key]
-				body, err := json.Marshal(f)
-				if err != nil {
-					return fmt.Errorf("scan: encode finding: %w", err)
-				}
+				old, ok := have[f.key]
 				switch {
 				case !ok || old.status == FindingClosed:
 					g := f
 					g.Status, g.FirstObservedAt, g.LastObservedAt, g.UpdatedAt = FindingActive, now, now, now
 					opened = append(opened, g)
-					write = append(write, f)
-				case old.body != string(body):
+				case old.body != results[i].bodies[j]:
 					g := f
 					g.Status, g.LastObservedAt, g.UpdatedAt = old.status, now, now
 					updated = append(updated, g)
-					write = append(write, f)
+				default:
+					touch = append(touch, old.id)
+					continue
 				}
+				write = append(write, f)
+				bodies = append(bodies, results[i].bodies[j])
 			}
-			var gone []string
-			for key, old := range stored {
-				if !fresh[key] && old.status != FindingClosed {
-					gone = append(gone, key)
+			for key, old := range have {
+				if fresh[key] || old.status == FindingClosed {
+					continue
 				}
+				advisory, _, _ := strings.Cut(key, "|")
+				reason, ok := reasons[advisory]
+				if !ok {
+					reason = ClosedAdvisoryChanged
+				}
+				gone[reason] = append(gone[reason], old.id)
 			}
-			slices.Sort(gone)
-			cl, err := closeByKeyTx(ctx, tx, t.repo, t.digest, gone, reasons, now)
+		}
+		var closed []Finding
+		for _, reason := range []CloseReason{ClosedAdvisoryWithdrawn, ClosedAdvisoryChanged} {
+			cl, err := closeByIDTx(ctx, tx, gone[reason], reason, now)
 			if err != nil {
 				return err
 			}
 			closed = append(closed, cl...)
-			if err := touchFindingsTx(ctx, tx, t.repo, t.digest, results[i].refs, now); err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, `UPDATE scan_scans SET completed_at = ?, vuln_source_updated_at = ?, generation = ?
-				WHERE repository = ? AND image_digest = ?`, ms(now), ms(vsu), snap.Generation(), t.repo, t.digest); err != nil {
-				return fmt.Errorf("scan: record re-evaluation of %s@%s: %w", t.repo, t.digest, err)
-			}
 		}
-		if err := upsertFindingsTx(ctx, tx, write, now); err != nil {
+		if err := touchByIDTx(ctx, tx, touch, now); err != nil {
 			return err
 		}
-		// Re-reading opened findings' times from the store is not needed:
-		// opened ones are new or reopened now.
+		if err := upsertFindingsTx(ctx, tx, write, bodies, now); err != nil {
+			return err
+		}
+		if err := recordReevaluationTx(ctx, tx, targets, now, vsu, snap.Generation()); err != nil {
+			return err
+		}
 		if err := s.findingEventsTx(ctx, tx, opened, updated, closed, now); err != nil {
 			return err
 		}
 		st.Opened, st.Updated, st.Closed = st.Opened+len(opened), st.Updated+len(updated), st.Closed+len(closed)
 		return nil
 	})
+}
+
+// rematch matches the targets' packages and builds and encodes their
+// findings, on as many goroutines as there are CPUs.
+func (s *Service) rematch(ctx context.Context, snap *vulndb.Snapshot, targets []reevalTarget, facts map[string]*index.Inventory) ([]evaluated, error) {
+	m := s.matchers.get(snap)
+	results := make([]evaluated, len(targets))
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for i := range targets {
+		g.Go(func() error {
+			t := &targets[i]
+			inv := facts[t.digest]
+			if inv == nil {
+				inv = &index.Inventory{}
+			}
+			res, err := m.Match(ctx, t.pkgs)
+			if err != nil {
+				return fmt.Errorf("match %s@%s: %w", t.repo, t.digest, err)
+			}
+			r := &results[i]
+			seen := make(map[string]bool, len(res.Findings))
+			for j := range res.Findings {
+				f := s.buildFinding(snap, t.repo, t.digest, inv, &res.Findings[j], true)
+				if seen[f.key] {
+					continue
+				}
+				seen[f.key] = true
+				body, err := json.Marshal(f)
+				if err != nil {
+					return fmt.Errorf("scan: encode finding: %w", err)
+				}
+				r.findings = append(r.findings, f)
+				r.bodies = append(r.bodies, string(body))
+			}
+			for j := range t.pkgs {
+				r.refs = append(r.refs, packageRef(findingKey("", &t.pkgs[j])))
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return results, nil
 }
 
 // inventoryFacts reads the stored facts (OS, platform) of the targets'
@@ -525,83 +566,152 @@ func (s *Service) inventoryFacts(ctx context.Context, targets []reevalTarget) (m
 	return out, rows.Err()
 }
 
-// storedFindingsTx returns the image's stored findings of the packages
-// refs, by finding key.
-func storedFindingsTx(ctx context.Context, tx *store.Tx, repo, dg string, refs []string) (map[string]storedFinding, error) {
-	out := map[string]storedFinding{}
-	for start := 0; start < len(refs); start += keyBatch {
-		rs := refs[start:min(start+keyBatch, len(refs))]
-		args := []any{repo, dg}
-		for _, r := range rs {
-			args = append(args, r)
+// storedFindingsTx returns the stored findings of the targets' re-matched
+// packages, by pair and finding key.
+func storedFindingsTx(ctx context.Context, tx *store.Tx, targets []reevalTarget, results []evaluated) (map[pair]map[string]storedFinding, error) {
+	want := map[pair]map[string]bool{}
+	var digests, refs []string
+	seenDigest, seenRef := map[string]bool{}, map[string]bool{}
+	for i, t := range targets {
+		p := pair{t.repo, t.digest}
+		if want[p] == nil {
+			want[p] = map[string]bool{}
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT finding_key, status, finding FROM scan_findings
-			WHERE repository = ? AND image_digest = ? AND package_ref IN (`+placeholders(len(rs))+`)`, args...)
+		if !seenDigest[t.digest] {
+			seenDigest[t.digest] = true
+			digests = append(digests, t.digest)
+		}
+		for _, r := range results[i].refs {
+			want[p][r] = true
+			if !seenRef[r] {
+				seenRef[r] = true
+				refs = append(refs, r)
+			}
+		}
+	}
+	out := map[pair]map[string]storedFinding{}
+	const digestChunk, refChunk = 100, 400
+	for d := 0; d < len(digests); d += digestChunk {
+		ds := digests[d:min(d+digestChunk, len(digests))]
+		for r := 0; r < len(refs); r += refChunk {
+			rs := refs[r:min(r+refChunk, len(refs))]
+			args := make([]any, 0, len(ds)+len(rs))
+			for _, v := range ds {
+				args = append(args, v)
+			}
+			for _, v := range rs {
+				args = append(args, v)
+			}
+			rows, err := tx.QueryContext(ctx, `SELECT repository, image_digest, finding_key, finding_id, status, finding, package_ref FROM scan_findings
+				WHERE image_digest IN (`+placeholders(len(ds))+`) AND package_ref IN (`+placeholders(len(rs))+`)`, args...)
+			if err != nil {
+				return nil, fmt.Errorf("scan: stored findings: %w", err)
+			}
+			for rows.Next() {
+				var p pair
+				var key, ref string
+				var f storedFinding
+				if err := rows.Scan(&p.repo, &p.digest, &key, &f.id, &f.status, &f.body, &ref); err != nil {
+					rows.Close()
+					return nil, fmt.Errorf("scan: stored findings: %w", err)
+				}
+				if !want[p][ref] {
+					continue // another repository's copy, or another image's package
+				}
+				if out[p] == nil {
+					out[p] = map[string]storedFinding{}
+				}
+				out[p][key] = f
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return nil, fmt.Errorf("scan: stored findings: %w", err)
+			}
+		}
+	}
+	return out, nil
+}
+
+// idChunk is how many finding ids one statement names.
+const idChunk = 500
+
+// closeByIDTx closes the open findings with the given ids for the reason
+// and returns them as closed.
+func closeByIDTx(ctx context.Context, tx *store.Tx, ids []string, reason CloseReason, now time.Time) ([]Finding, error) {
+	var out []Finding
+	t := ms(now)
+	for start := 0; start < len(ids); start += idChunk {
+		chunk := ids[start:min(start+idChunk, len(ids))]
+		args := []any{t, t, string(reason)}
+		for _, id := range chunk {
+			args = append(args, id)
+		}
+		rows, err := tx.QueryContext(ctx, `UPDATE scan_findings SET status = 'CLOSED', updated_at = ?, closed_at = ?, closed_reason = ?
+			WHERE finding_id IN (`+placeholders(len(chunk))+`) AND status <> 'CLOSED'
+			RETURNING finding, first_observed_at, last_observed_at`, args...)
 		if err != nil {
-			return nil, fmt.Errorf("scan: stored findings of %s@%s: %w", repo, dg, err)
+			return nil, fmt.Errorf("scan: close findings: %w", err)
 		}
 		for rows.Next() {
-			var key string
-			var f storedFinding
-			if err := rows.Scan(&key, &f.status, &f.body); err != nil {
+			var body string
+			var first, last int64
+			if err := rows.Scan(&body, &first, &last); err != nil {
 				rows.Close()
-				return nil, fmt.Errorf("scan: stored findings of %s@%s: %w", repo, dg, err)
+				return nil, fmt.Errorf("scan: close findings: %w", err)
 			}
-			out[key] = f
+			var f Finding
+			if err := json.Unmarshal([]byte(body), &f); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("scan: stored finding: %w", err)
+			}
+			f.Status, f.FirstObservedAt, f.LastObservedAt, f.UpdatedAt = FindingClosed, fromMS(first), fromMS(last), now
+			f.ClosedAt, f.ClosedReason = now, reason
+			out = append(out, f)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("scan: stored findings of %s@%s: %w", repo, dg, err)
+			return nil, fmt.Errorf("scan: close findings: %w", err)
 		}
 	}
 	return out, nil
 }
 
-// closeByKeyTx closes the image's findings with the given keys: with
-// ADVISORY_WITHDRAWN when their advisory was withdrawn or removed, else
-// ADVISORY_CHANGED. It returns them as closed.
-func closeByKeyTx(ctx context.Context, tx *store.Tx, repo, dg string, keys []string, reasons map[string]CloseReason, now time.Time) ([]Finding, error) {
-	var out []Finding
-	t := ms(now)
-	for _, key := range keys {
-		advisory, _, _ := strings.Cut(key, "|")
-		reason := ClosedAdvisoryChanged
-		if r, ok := reasons[advisory]; ok {
-			reason = r
+// touchByIDTx records that the findings with the given ids were observed
+// now (re-evaluation saw them again, unchanged).
+func touchByIDTx(ctx context.Context, tx *store.Tx, ids []string, now time.Time) error {
+	for start := 0; start < len(ids); start += idChunk {
+		chunk := ids[start:min(start+idChunk, len(ids))]
+		args := []any{ms(now)}
+		for _, id := range chunk {
+			args = append(args, id)
 		}
-		var body string
-		var first, last int64
-		err := tx.QueryRowContext(ctx, `UPDATE scan_findings SET status = 'CLOSED', updated_at = ?, closed_at = ?, closed_reason = ?
-			WHERE repository = ? AND image_digest = ? AND finding_key = ? AND status <> 'CLOSED'
-			RETURNING finding, first_observed_at, last_observed_at`, t, t, string(reason), repo, dg, key).Scan(&body, &first, &last)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue
+		if _, err := tx.ExecContext(ctx, `UPDATE scan_findings SET last_observed_at = ? WHERE finding_id IN (`+placeholders(len(chunk))+`)`, args...); err != nil {
+			return fmt.Errorf("scan: observe findings: %w", err)
 		}
-		if err != nil {
-			return nil, fmt.Errorf("scan: close finding of %s@%s: %w", repo, dg, err)
-		}
-		var f Finding
-		if err := json.Unmarshal([]byte(body), &f); err != nil {
-			return nil, fmt.Errorf("scan: stored finding: %w", err)
-		}
-		f.Status, f.FirstObservedAt, f.LastObservedAt, f.UpdatedAt = FindingClosed, fromMS(first), fromMS(last), now
-		out = append(out, f)
 	}
-	return out, nil
+	return nil
 }
 
-// touchFindingsTx records that the image's open findings of the packages
-// refs were observed now (re-evaluation saw them again).
-func touchFindingsTx(ctx context.Context, tx *store.Tx, repo, dg string, refs []string, now time.Time) error {
-	for start := 0; start < len(refs); start += keyBatch {
-		rs := refs[start:min(start+keyBatch, len(refs))]
-		args := []any{ms(now), repo, dg}
-		for _, r := range rs {
-			args = append(args, r)
+// recordReevaluationTx moves the targets' scans to the generation: last
+// scanned now, vulnerability source updated at vsu.
+func recordReevaluationTx(ctx context.Context, tx *store.Tx, targets []reevalTarget, now, vsu time.Time, gen int64) error {
+	byRepo := map[string][]any{}
+	var repos []string
+	for _, t := range targets {
+		if byRepo[t.repo] == nil {
+			repos = append(repos, t.repo)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE scan_findings SET last_observed_at = ?
-			WHERE repository = ? AND image_digest = ? AND status <> 'CLOSED' AND package_ref IN (`+placeholders(len(rs))+`)`, args...); err != nil {
-			return fmt.Errorf("scan: observe findings of %s@%s: %w", repo, dg, err)
+		byRepo[t.repo] = append(byRepo[t.repo], t.digest)
+	}
+	for _, repo := range repos {
+		ds := byRepo[repo]
+		for start := 0; start < len(ds); start += idChunk {
+			chunk := ds[start:min(start+idChunk, len(ds))]
+			args := append([]any{ms(now), ms(vsu), gen, repo}, chunk...)
+			if _, err := tx.ExecContext(ctx, `UPDATE scan_scans SET completed_at = ?, vuln_source_updated_at = ?, generation = ?
+				WHERE repository = ? AND image_digest IN (`+placeholders(len(chunk))+`)`, args...); err != nil {
+				return fmt.Errorf("scan: record re-evaluation in %s: %w", repo, err)
+			}
 		}
 	}
 	return nil

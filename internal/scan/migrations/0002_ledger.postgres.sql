@@ -16,7 +16,7 @@ UPDATE scan_findings SET package_ref = substr(finding_key, strpos(finding_key, '
 UPDATE scan_findings SET fix_available_since = first_observed_at WHERE fix_available <> 'NO';
 UPDATE scan_findings SET closed_at = updated_at, closed_reason = 'NOT_OBSERVED' WHERE status = 'CLOSED';
 UPDATE scan_findings SET closed_at = updated_at, closed_reason = 'SUPPRESSED' WHERE status = 'SUPPRESSED';
-CREATE INDEX scan_findings_package ON scan_findings (repository, image_digest, package_ref);
+CREATE INDEX scan_findings_package ON scan_findings (image_digest, package_ref);
 CREATE INDEX scan_findings_first ON scan_findings (first_observed_at);
 CREATE INDEX scan_findings_closed ON scan_findings (closed_at);
 CREATE INDEX scan_findings_fixable ON scan_findings (fix_available_since);
