@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/drydockhq/drydock/internal/store"
 	"github.com/drydockhq/drydock/internal/store/storetest"
@@ -76,6 +77,50 @@ func benchReindexSweep(b *testing.B, db *store.DB, stale bool) {
 		n, err := svc.ReindexStale(ctx, DefaultReindexRate)
 		if err != nil || n != want {
 			b.Fatalf("sweep: %d %v, want %d", n, err, want)
+		}
+	}
+}
+
+// BenchmarkMeterTx measures what metering adds to a scan's final
+// transaction: one upsert of the (day, repository, kind) row ("meter"),
+// against the same transaction without it ("write": one row written, so
+// the commit costs what a scan's commit does).
+func BenchmarkMeterTx(b *testing.B) {
+	for _, backend := range []struct {
+		name string
+		open func(testing.TB) *store.DB
+	}{{"sqlite", storetest.SQLite}, {"postgres", storetest.Postgres}} {
+		for _, meter := range []bool{false, true} {
+			name := backend.name + "/write"
+			if meter {
+				name = backend.name + "/meter"
+			}
+			b.Run(name, func(b *testing.B) {
+				ctx := context.Background()
+				db := backend.open(b)
+				svc, err := New(ctx, Options{Store: db})
+				if err != nil {
+					b.Fatal(err)
+				}
+				now := time.Now()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					err := db.InTx(ctx, func(tx *store.Tx) error {
+						// The scan's own writes, reduced to one row.
+						if _, err := tx.ExecContext(ctx, `INSERT INTO scan_cursors (name, position) VALUES ('bench', ?)
+							ON CONFLICT (name) DO UPDATE SET position = excluded.position`, i); err != nil {
+							return err
+						}
+						if !meter {
+							return nil
+						}
+						return svc.meterTx(ctx, tx, fmt.Sprintf("repo%d", i%50), UsageRescan, 1, now)
+					})
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
 		}
 	}
 }
