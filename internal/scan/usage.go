@@ -26,8 +26,8 @@ const (
 	UsageRescan UsageKind = "RESCAN"
 )
 
-// UsageKinds lists the kinds in the order reports show them.
-var UsageKinds = []UsageKind{UsageInitialBasic, UsageInitialEnhanced, UsageRescan}
+// usageKinds lists the kinds in the order reports show them.
+var usageKinds = []UsageKind{UsageInitialBasic, UsageInitialEnhanced, UsageRescan}
 
 func (k UsageKind) valid() bool {
 	return k == UsageInitialBasic || k == UsageInitialEnhanced || k == UsageRescan
@@ -123,7 +123,7 @@ func (s *Service) Usage(ctx context.Context, from, to time.Time, repo string) ([
 
 // UsageTotals sums the counts of rows by kind.
 func UsageTotals(rows []UsageRow) map[UsageKind]int64 {
-	t := make(map[UsageKind]int64, len(UsageKinds))
+	t := make(map[UsageKind]int64, len(usageKinds))
 	for _, r := range rows {
 		t[r.Kind] += r.Count
 	}
@@ -166,7 +166,7 @@ func (c *usageCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.NewInvalidMetric(c.total, err)
 		return
 	}
-	for _, k := range UsageKinds {
+	for _, k := range usageKinds {
 		ch <- prometheus.MustNewConstMetric(c.total, prometheus.CounterValue, float64(totals[k]), metricKind[k])
 	}
 }
