@@ -15,10 +15,13 @@
 //   - push: the upload rate of a -big-mib blob with the scan workers idle
 //     and with them busy scanning -busy-images images.
 //
-// Medians over -runs are printed with ratios.
+// Medians over -runs are printed. With -baseline, another drydock build
+// is measured in the same run (latency interleaved run by run, throughput
+// after it), with the ratio of the medians.
 //
 //	go run ./bench/scan -drydock /tmp/drydock
 //	go run ./bench/scan -drydock /tmp/drydock -only latency -runs 7
+//	go run ./bench/scan -drydock /tmp/drydock -baseline /tmp/drydock-old -only latency,throughput
 package main
 
 import (
@@ -46,6 +49,7 @@ import (
 
 type config struct {
 	drydock    string
+	baseline   string
 	fixtures   string
 	runs       int
 	images     int
@@ -61,6 +65,7 @@ func main() {
 	var c config
 	only := ""
 	flag.StringVar(&c.drydock, "drydock", "drydock", "drydock binary to measure")
+	flag.StringVar(&c.baseline, "baseline", "", "latency, throughput: another drydock binary measured in the same run (e.g. a build of an earlier commit)")
 	flag.StringVar(&c.fixtures, "fixtures", "../shared/fixtures", "the shared fixtures directory")
 	flag.IntVar(&c.runs, "runs", 5, "latency: runs per image (the median is reported)")
 	flag.IntVar(&c.images, "images", 200, "throughput: distinct images pushed at once")
@@ -90,16 +95,24 @@ func run(ctx context.Context, c config) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	tmpl := filepath.Join(tmp, "template")
-	if err := os.Mkdir(tmpl, 0o700); err != nil {
-		return err
+	b := &bench{config: c, tmp: tmp}
+	bins := []binary{{label: "drydock", path: c.drydock}}
+	if c.baseline != "" {
+		bins = append(bins, binary{label: "baseline", path: c.baseline})
 	}
-	start := time.Now()
-	if err := template(ctx, c.drydock, c.fixtures, tmpl); err != nil {
-		return err
+	for i := range bins {
+		// Each binary makes its own template (its migrations).
+		bins[i].tmpl = filepath.Join(tmp, "template-"+bins[i].label)
+		if err := os.Mkdir(bins[i].tmpl, 0o700); err != nil {
+			return err
+		}
+		start := time.Now()
+		if err := template(ctx, bins[i].path, c.fixtures, bins[i].tmpl); err != nil {
+			return err
+		}
+		fmt.Printf("%s: vulnerability database from the fixture feeds in %.1f s\n", bins[i].label, time.Since(start).Seconds())
 	}
-	fmt.Printf("vulnerability database from the fixture feeds in %.1f s\n", time.Since(start).Seconds())
-	b := &bench{config: c, tmp: tmp, tmpl: tmpl}
+	b.bins = bins
 	for _, sc := range []struct {
 		name string
 		fn   func(context.Context) error
@@ -116,14 +129,20 @@ func run(ctx context.Context, c config) error {
 
 type bench struct {
 	config
-	tmp, tmpl string
-	servers   int
+	tmp     string
+	bins    []binary
+	servers int
 }
 
-// server starts a fresh drydock serve on a copy of the template.
-func (b *bench) server(ctx context.Context) (*server, error) {
+// binary is a drydock build to measure and its template data directory.
+type binary struct {
+	label, path, tmpl string
+}
+
+// server starts a fresh drydock serve of bin on a copy of its template.
+func (b *bench) server(ctx context.Context, bin binary) (*server, error) {
 	b.servers++
-	return start(ctx, b.drydock, b.tmpl, filepath.Join(b.tmp, fmt.Sprintf("server-%d", b.servers)), b.workers)
+	return start(ctx, bin.path, bin.tmpl, filepath.Join(b.tmp, fmt.Sprintf("server-%d", b.servers)), b.workers)
 }
 
 func medianDur(ds []time.Duration) time.Duration {
@@ -176,59 +195,80 @@ func (b *bench) latency(ctx context.Context) error {
 		}
 		kinds[i].name = fmt.Sprintf("%s (%d pkgs)", k.name, n)
 	}
-	fmt.Printf("\nlatency: manifest PUT to scan ACTIVE (DescribeImageScanFindings every %s), medians of %d, %d scan workers\n", b.poll, b.runs, b.workers)
-	fmt.Printf("%-38s %-5s %10s %10s %10s %10s %9s\n", "image", "index", "median", "min", "max", "PUT", "findings")
+	fmt.Printf("\nlatency: manifest PUT to scan ACTIVE (DescribeImageScanFindings every %s), medians of %d runs, %d scan workers\n", b.poll, b.runs, b.workers)
+	fmt.Printf("  cold: a fresh server, no layer indexed; warm: %d more pushes of the image with a small unique layer on top\n", warmPushes)
+	fmt.Printf("%-38s %-9s %-5s %10s %10s %10s %10s %9s\n", "image", "binary", "index", "median", "min", "max", "PUT", "findings")
 	for _, k := range kinds {
-		var cold, warm, coldPut, warmPut []time.Duration
+		type sample struct{ cold, warm, coldPut, warmPut []time.Duration }
+		res := make([]sample, len(b.bins))
 		findings := 0
 		for r := 0; r < b.runs; r++ {
-			s, err := b.server(ctx)
-			if err != nil {
-				return err
-			}
-			err = func() error {
-				defer s.stop()
-				if err := s.createRepository(ctx, "bench/latency"); err != nil {
-					return err
-				}
-				img, err := ociImage(k.layers...)
+			// Interleave the binaries, so that both see the same machine.
+			for bi, bin := range b.bins {
+				s, err := b.server(ctx, bin)
 				if err != nil {
 					return err
 				}
-				put, total, n, err := b.pushAndWait(ctx, s, "bench/latency", "cold", img)
+				err = func() error {
+					defer s.stop()
+					if err := s.createRepository(ctx, "bench/latency"); err != nil {
+						return err
+					}
+					img, err := ociImage(k.layers...)
+					if err != nil {
+						return err
+					}
+					put, total, n, err := b.pushAndWait(ctx, s, "bench/latency", "cold", img)
+					if err != nil {
+						return err
+					}
+					res[bi].cold, res[bi].coldPut, findings = append(res[bi].cold, total), append(res[bi].coldPut, put), n
+					for w := 0; w < warmPushes; w++ {
+						marker, err := markerLayer(fmt.Sprintf("run %d %d %d", r, w, time.Now().UnixNano()))
+						if err != nil {
+							return err
+						}
+						img, err := ociImage(append(slices.Clone(k.layers), marker)...)
+						if err != nil {
+							return err
+						}
+						put, total, _, err := b.pushAndWait(ctx, s, "bench/latency", fmt.Sprintf("warm-%d", w), img)
+						if err != nil {
+							return err
+						}
+						res[bi].warm, res[bi].warmPut = append(res[bi].warm, total), append(res[bi].warmPut, put)
+					}
+					return nil
+				}()
 				if err != nil {
 					return err
 				}
-				cold, coldPut, findings = append(cold, total), append(coldPut, put), n
-				marker, err := markerLayer(fmt.Sprintf("run %d %d", r, time.Now().UnixNano()))
-				if err != nil {
-					return err
-				}
-				img, err = ociImage(append(slices.Clone(k.layers), marker)...)
-				if err != nil {
-					return err
-				}
-				put, total, _, err = b.pushAndWait(ctx, s, "bench/latency", "warm", img)
-				if err != nil {
-					return err
-				}
-				warm, warmPut = append(warm, total), append(warmPut, put)
-				return nil
-			}()
-			if err != nil {
-				return err
 			}
 		}
-		for _, row := range []struct {
-			mode     string
-			all, put []time.Duration
-		}{{"cold", cold, coldPut}, {"warm", warm, warmPut}} {
-			fmt.Printf("%-38s %-5s %10s %10s %10s %10s %9d\n", k.name, row.mode, ms(medianDur(row.all)), ms(slices.Min(row.all)),
-				ms(slices.Max(row.all)), ms(medianDur(row.put)), findings)
+		for _, mode := range []string{"cold", "warm"} {
+			for bi, bin := range b.bins {
+				all, put := res[bi].cold, res[bi].coldPut
+				if mode == "warm" {
+					all, put = res[bi].warm, res[bi].warmPut
+				}
+				ratio := ""
+				if bi > 0 {
+					base := res[0].cold
+					if mode == "warm" {
+						base = res[0].warm
+					}
+					ratio = fmt.Sprintf("  drydock/baseline %.2f", float64(medianDur(base))/float64(medianDur(all)))
+				}
+				fmt.Printf("%-38s %-9s %-5s %10s %10s %10s %10s %9d%s\n", k.name, bin.label, mode, ms(medianDur(all)), ms(slices.Min(all)),
+					ms(slices.Max(all)), ms(medianDur(put)), findings, ratio)
+			}
 		}
 	}
 	return nil
 }
+
+// warmPushes is how many warm pushes follow each cold one.
+const warmPushes = 3
 
 // burst pushes n distinct alpine images (blobs first, untimed), then PUTs
 // all their manifests at once, 16 at a time. started is closed when the
@@ -327,7 +367,16 @@ func waitAll(ctx context.Context, s *server, repo string, digests []string, inte
 }
 
 func (b *bench) throughput(ctx context.Context) error {
-	s, err := b.server(ctx)
+	for _, bin := range b.bins {
+		if err := b.throughputOf(ctx, bin); err != nil {
+			return fmt.Errorf("%s: %w", bin.label, err)
+		}
+	}
+	return nil
+}
+
+func (b *bench) throughputOf(ctx context.Context, bin binary) error {
+	s, err := b.server(ctx, bin)
 	if err != nil {
 		return err
 	}
@@ -357,14 +406,14 @@ func (b *bench) throughput(ctx context.Context) error {
 		last = max(last, d)
 	}
 	slices.Sort(lat)
-	fmt.Printf("\nthroughput: %d distinct alpine:3.10 images, manifests PUT 16 at a time, %d scan workers\n", b.images, b.workers)
+	fmt.Printf("\nthroughput (%s): %d distinct alpine:3.10 images, manifests PUT 16 at a time, %d scan workers\n", bin.label, b.images, b.workers)
 	fmt.Printf("  all manifests PUT in %s; all scans ACTIVE after %s: %.1f scans/s\n", ms(putDone), ms(last), float64(b.images)/last.Seconds())
 	fmt.Printf("  per image, PUT phase start to ACTIVE: median %s, p90 %s, max %s\n", ms(lat[len(lat)/2]), ms(lat[len(lat)*9/10]), ms(last))
 	return nil
 }
 
 func (b *bench) push(ctx context.Context) error {
-	s, err := b.server(ctx)
+	s, err := b.server(ctx, b.bins[0])
 	if err != nil {
 		return err
 	}
@@ -457,7 +506,7 @@ func (b *bench) countPackages(ctx context.Context, layers []v1.Layer) (int, erro
 		return 0, err
 	}
 	out := filepath.Join(dir, "inventory.json")
-	if msg, err := exec.CommandContext(ctx, b.drydock, "sbom", "-o", "json", "--out", out, "oci:"+filepath.Join(dir, "oci")).CombinedOutput(); err != nil {
+	if msg, err := exec.CommandContext(ctx, b.bins[0].path, "sbom", "-o", "json", "--out", out, "oci:"+filepath.Join(dir, "oci")).CombinedOutput(); err != nil {
 		return 0, fmt.Errorf("drydock sbom: %v: %s", err, msg)
 	}
 	raw, err := os.ReadFile(out)
