@@ -477,11 +477,38 @@ func TestPullThroughRegistryRevives(t *testing.T) {
 		if res := s.sweep(t); res.Revived != 0 {
 			t.Fatalf("a HEAD revived the image: %+v", res)
 		}
+		// A pull while no rule scans the repository (MANUAL) revives
+		// nothing; once a rule scans it again, that pull counts.
+		if _, err := s.svc.PutRegistryScanningConfiguration(ctx, scan.Config{ScanType: scan.Enhanced, Rules: []scan.Rule{
+			{ScanFrequency: scan.ContinuousScan, RepositoryFilters: []scan.Filter{{Filter: "other", FilterType: "WILDCARD"}}}}}); err != nil {
+			t.Fatal(err)
+		}
 		if _, err := remote.Get(s.ref(t, "app:v1")); err != nil {
 			t.Fatal(err)
 		}
-		// The registry records the pull after answering: poll.
 		deadline := time.Now().Add(30 * time.Second)
+		for {
+			m, err := db.Registry().Manifest(ctx, "app", dg, false, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.LastPulledAt.UnixMilli() > clk.Now().UnixMilli() {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the pull was never recorded")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if res := s.sweep(t); res != (scan.SweepResult{}) {
+			t.Fatalf("sweep with the repository MANUAL: %+v", res)
+		}
+		if st, _ := s.svc.ScanStatus(ctx, "app", dg); st.Status != scan.StatusEligibilityExp {
+			t.Fatalf("pulled while MANUAL: %+v", st)
+		}
+		if _, err := s.svc.PutRegistryScanningConfiguration(ctx, scan.Config{ScanType: scan.Enhanced}); err != nil {
+			t.Fatal(err)
+		}
 		for {
 			res := s.sweep(t)
 			if res.Revived == 1 {
