@@ -74,10 +74,11 @@ type imageAction struct {
 // FromRegistry returns the events of one registry outbox row: an
 // image push gives one ECR Image Action per pushed tag (one with an empty
 // image-tag for a push by digest), an image deletion one DELETE per tag it
-// had (one with an empty image-tag for an untagged image). Kinds it does
-// not know give none.
+// had (one with an empty image-tag for an untagged image), a tag removed
+// from an image that stays one DELETE for that tag. Kinds it does not know
+// give none.
 func (b Builder) FromRegistry(e store.OutboxEvent) ([]Envelope, error) {
-	if e.Kind == store.OutboxImageDeleted {
+	if e.Kind == store.OutboxImageDeleted || e.Kind == store.OutboxTagDeleted {
 		return b.imageDeleted(e)
 	}
 	if e.Kind != store.OutboxImagePushed {

@@ -62,6 +62,18 @@ func TestImageDeletedEvents(t *testing.T) {
 	if tag, ok := d["image-tag"]; !ok || tag != "" || d["action-type"] != "DELETE" {
 		t.Errorf("untagged image: %s", envs[0].Detail)
 	}
+	// A tag removed from an image that stays: a DELETE for that tag.
+	row.Kind = store.OutboxTagDeleted
+	row.Payload = []byte(`{"repository":"r","digest":"sha256:ab","mediaType":"application/vnd.oci.image.manifest.v1+json","tags":["old"],"deletedAt":"x"}`)
+	envs, err = b.FromRegistry(row)
+	if err != nil || len(envs) != 1 {
+		t.Fatalf("untag: %v, %d events", err, len(envs))
+	}
+	d = nil
+	json.Unmarshal(envs[0].Detail, &d)
+	if d["image-tag"] != "old" || d["action-type"] != "DELETE" || d["image-digest"] != "sha256:ab" {
+		t.Errorf("untag: %s", envs[0].Detail)
+	}
 	if _, err := b.FromRegistry(store.OutboxEvent{ID: 1, Kind: store.OutboxImageDeleted, Payload: []byte("{")}); err == nil {
 		t.Error("broken payload accepted")
 	}

@@ -698,15 +698,30 @@ func (r *Registry) DeleteManifest(ctx context.Context, repo, digest string) erro
 	})
 }
 
-// DeleteTag deletes a tag (not the manifest it points at), or returns
-// ErrTagNotFound.
+// DeleteTag deletes a tag (not the manifest it points at) and writes an
+// OutboxTagDeleted event, or returns ErrTagNotFound.
 func (r *Registry) DeleteTag(ctx context.Context, repo, tag string) error {
-	res, err := r.db.ExecContext(ctx, `DELETE FROM registry_tags WHERE name = ? AND repository_id =
-		(SELECT id FROM registry_repositories WHERE name = ?)`, tag, repo)
+	now := time.Now()
+	found := false
+	err := r.db.InTx(ctx, func(tx *Tx) error {
+		var digest string
+		var repoID int64
+		err := tx.QueryRowContext(ctx, `DELETE FROM registry_tags WHERE name = ? AND repository_id =
+			(SELECT id FROM registry_repositories WHERE name = ?) RETURNING repository_id, manifest_digest`, tag, repo).Scan(&repoID, &digest)
+		if errors.Is(err, sql.ErrNoRows) {
+			found = false
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("store: delete tag: %w", err)
+		}
+		found = true
+		return RecordTagDeletedTx(ctx, tx, repoID, digest, tag, now)
+	})
 	if err != nil {
-		return fmt.Errorf("store: delete tag: %w", err)
+		return err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if !found {
 		return r.repositoryError(ctx, repo, ErrTagNotFound)
 	}
 	return nil

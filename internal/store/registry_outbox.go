@@ -23,6 +23,9 @@ const (
 	// OutboxRepositoryDeleted: a repository was deleted with every image
 	// it held (payload RepositoryDeleted).
 	OutboxRepositoryDeleted = "registry.repository.deleted"
+	// OutboxTagDeleted: a tag was removed from an image that stays
+	// (payload ImageDeleted naming the image and, in Tags, the tag).
+	OutboxTagDeleted = "registry.tag.deleted"
 )
 
 // ImageDeleted is the payload of an OutboxImageDeleted event: the manifest
@@ -138,4 +141,17 @@ func DeleteManifestTx(ctx context.Context, tx *Tx, repoID int64, digest string, 
 		}
 	}
 	return true, writeOutbox(ctx, tx, OutboxImageDeleted, ev, now)
+}
+
+// RecordTagDeletedTx writes the OutboxTagDeleted event of tag, just
+// removed in tx from manifest digest of repository repoID, which stays.
+func RecordTagDeletedTx(ctx context.Context, tx *Tx, repoID int64, digest, tag string, now time.Time) error {
+	ev := ImageDeleted{Digest: digest, Tags: []string{tag}, DeletedAt: now.UTC().Format(time.RFC3339Nano)}
+	err := tx.QueryRowContext(ctx, `SELECT r.name, m.media_type, m.artifact_type FROM registry_manifests m
+		JOIN registry_repositories r ON r.id = m.repository_id WHERE m.repository_id = ? AND m.digest = ?`,
+		repoID, digest).Scan(&ev.Repository, &ev.MediaType, &ev.ArtifactType)
+	if err != nil {
+		return fmt.Errorf("store: tag %s of %s: %w", tag, digest, err)
+	}
+	return writeOutbox(ctx, tx, OutboxTagDeleted, ev, now)
 }

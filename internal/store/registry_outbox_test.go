@@ -12,7 +12,7 @@ import (
 	"github.com/drydockhq/drydock/internal/store/storetest"
 )
 
-// TestDeleteEventsInOutbox: deleting a manifest and deleting a repository
+// TestDeleteEventsInOutbox: deleting a tag, a manifest and a repository
 // each write their outbox event in the same
 // transaction, with what the consumers need (the deleted manifest's media
 // types and tags; the repository's digests); a failed delete writes none.
@@ -59,6 +59,13 @@ func TestDeleteEventsInOutbox(t *testing.T) {
 		if n := len(outboxKinds(t, reg)); n != before {
 			t.Fatalf("failed deletes wrote %d events", n-before)
 		}
+		// A tag removed from an image that stays.
+		if err := reg.DeleteTag(ctx, "team/app", "v2"); err != nil {
+			t.Fatal(err)
+		}
+		if err := reg.DeleteTag(ctx, "team/app", "v2"); !errors.Is(err, store.ErrTagNotFound) {
+			t.Fatalf("second tag delete: %v", err)
+		}
 		if err := reg.DeleteManifest(ctx, "team/app", a); err != nil {
 			t.Fatal(err)
 		}
@@ -74,7 +81,7 @@ func TestDeleteEventsInOutbox(t *testing.T) {
 			kinds = append(kinds, e.Kind)
 		}
 		want := []string{store.OutboxRepositoryCreated, store.OutboxImagePushed,
-			store.OutboxImagePushed, store.OutboxImageDeleted, store.OutboxRepositoryDeleted}
+			store.OutboxImagePushed, store.OutboxTagDeleted, store.OutboxImageDeleted, store.OutboxRepositoryDeleted}
 		if !reflect.DeepEqual(kinds, want) {
 			t.Fatalf("outbox kinds %v, want %v", kinds, want)
 		}
@@ -82,12 +89,21 @@ func TestDeleteEventsInOutbox(t *testing.T) {
 		if err := json.Unmarshal(evs[0].Payload, &created); err != nil || created.Repository != "team/other" {
 			t.Fatalf("repository created: %s %v", evs[0].Payload, err)
 		}
+		var untag store.ImageDeleted
+		if err := json.Unmarshal(evs[3].Payload, &untag); err != nil {
+			t.Fatal(err)
+		}
+		wantUntag := store.ImageDeleted{Repository: "team/app", Digest: a, MediaType: "application/vnd.oci.image.manifest.v1+json",
+			ArtifactType: "application/vnd.oci.image.config.v1+json", Tags: []string{"v2"}, DeletedAt: untag.DeletedAt}
+		if !reflect.DeepEqual(untag, wantUntag) {
+			t.Fatalf("tag deleted %+v, want %+v", untag, wantUntag)
+		}
 		var del store.ImageDeleted
-		if err := json.Unmarshal(evs[3].Payload, &del); err != nil {
+		if err := json.Unmarshal(evs[4].Payload, &del); err != nil {
 			t.Fatal(err)
 		}
 		wantDel := store.ImageDeleted{Repository: "team/app", Digest: a, MediaType: "application/vnd.oci.image.manifest.v1+json",
-			ArtifactType: "application/vnd.oci.image.config.v1+json", Tags: []string{"latest", "v1", "v2"}, DeletedAt: del.DeletedAt}
+			ArtifactType: "application/vnd.oci.image.config.v1+json", Tags: []string{"latest", "v1"}, DeletedAt: del.DeletedAt}
 		if !reflect.DeepEqual(del, wantDel) {
 			t.Fatalf("image deleted %+v, want %+v", del, wantDel)
 		}
@@ -95,8 +111,8 @@ func TestDeleteEventsInOutbox(t *testing.T) {
 			t.Fatalf("deletedAt: %v", err)
 		}
 		var rd store.RepositoryDeleted
-		if err := json.Unmarshal(evs[4].Payload, &rd); err != nil || rd.Repository != "team/app" || !reflect.DeepEqual(rd.Digests, []string{b}) {
-			t.Fatalf("repository deleted: %s %v", evs[4].Payload, err)
+		if err := json.Unmarshal(evs[5].Payload, &rd); err != nil || rd.Repository != "team/app" || !reflect.DeepEqual(rd.Digests, []string{b}) {
+			t.Fatalf("repository deleted: %s %v", evs[5].Payload, err)
 		}
 	})
 }

@@ -549,7 +549,7 @@ func (s *Service) deleteImage(ctx context.Context, repoID int64, ref imageRef) (
 				return err
 			}
 			if left > 0 || indexed {
-				return nil
+				return store.RecordTagDeletedTx(ctx, tx, repoID, digest, ref.tag, s.now())
 			}
 			return deleteManifestTx(ctx, tx, repoID, digest, s.now())
 		}

@@ -159,10 +159,19 @@ func TestDeleteImagesCloseFindings(t *testing.T) {
 			return len(coverage(all, arn("del-prod"))) == 1 && len(coverage(all, arn("keep-prod"))) == 1
 		})
 
-		// BatchDeleteImage by digest removes both tags.
+		// BatchDeleteImage by tag removes the tag only while the image
+		// has another; by digest it removes the image with its last tag.
 		del, err := c.BatchDeleteImage(ctx, &sdkecr.BatchDeleteImageInput{RepositoryName: aws.String("del-prod"),
+			ImageIds: []types.ImageIdentifier{{ImageTag: aws.String("latest")}}})
+		if err != nil || len(del.ImageIds) != 1 || len(del.Failures) != 0 {
+			t.Fatalf("BatchDeleteImage by tag: %+v %v", del, err)
+		}
+		if _, err := s.Scan.ScanStatus(ctx, "del-prod", digest); err != nil {
+			t.Fatalf("untagged image lost its scan: %v", err)
+		}
+		del, err = c.BatchDeleteImage(ctx, &sdkecr.BatchDeleteImageInput{RepositoryName: aws.String("del-prod"),
 			ImageIds: []types.ImageIdentifier{{ImageDigest: aws.String(digest)}}})
-		if err != nil || len(del.ImageIds) != 2 || len(del.Failures) != 0 {
+		if err != nil || len(del.ImageIds) != 1 || len(del.Failures) != 0 {
 			t.Fatalf("BatchDeleteImage: %+v %v", del, err)
 		}
 		waitNoScan(t, s.Scan, "del-prod", digest)
@@ -256,7 +265,8 @@ func TestDeleteImagesCloseFindings(t *testing.T) {
 		}
 		sort.Strings(tags)
 		// A repository deleted with its images gives no image events of
-		// its own (AWS documents none); BatchDeleteImage one per tag.
+		// its own (AWS documents none); BatchDeleteImage one per tag it
+		// removed.
 		if want := []string{"del-prod:latest", "del-prod:v1"}; !slices.Equal(tags, want) {
 			t.Errorf("DELETE events for %v, want %v", tags, want)
 		}
