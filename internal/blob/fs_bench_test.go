@@ -52,16 +52,20 @@ func BenchmarkUpload(b *testing.B) {
 	}
 }
 
+// repeatReader yields chunk over and over until left bytes are read,
+// whatever the sizes of the reads.
 type repeatReader struct {
 	chunk []byte
 	left  int
+	off   int // position in chunk
 }
 
 func (r *repeatReader) Read(p []byte) (int, error) {
 	if r.left == 0 {
 		return 0, io.EOF
 	}
-	n := copy(p, r.chunk[:min(len(r.chunk), r.left, len(p))])
+	n := copy(p[:min(len(p), r.left)], r.chunk[r.off:])
+	r.off = (r.off + n) % len(r.chunk)
 	r.left -= n
 	return n, nil
 }
