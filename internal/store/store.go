@@ -86,8 +86,11 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	// makes every commit durable across power loss, not only process death.
 	// _txlock=immediate takes the write lock at BEGIN, so two writers never
 	// deadlock on a read-to-write upgrade; busy_timeout queues them instead.
+	// A 32 MiB page cache per connection (SQLite's default is 2 MiB) keeps a
+	// large transaction's pages (re-evaluation writes thousands of findings
+	// in one) in memory instead of spilling and re-reading them.
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)"} {
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)", "cache_size(-32768)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
