@@ -114,18 +114,25 @@ const CoverageSweep = 2 * time.Second
 const coverageLoad = 50
 
 // announceCoverageIfDue runs AnnounceCoverage when the next pass is due
-// (for all replicas: they share the schedule).
+// (for all replicas: they share the schedule). A failed pass is logged
+// and tried again at the next poll: it must not hold up the pushes the
+// poller handles next. Only the end of ctx is returned.
 func (s *Service) announceCoverageIfDue(ctx context.Context) error {
 	var due int64
 	err := s.db.QueryRowContext(ctx, `SELECT position FROM scan_cursors WHERE name = ?`, coverageCursor).Scan(&due)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("scan: coverage cursor: %w", err)
+	if err == nil || errors.Is(err, sql.ErrNoRows) {
+		if s.opts.Now().Before(fromMS(due)) {
+			return nil
+		}
+		_, err = s.announceCoverage(ctx, due)
 	}
-	if s.opts.Now().Before(fromMS(due)) {
-		return nil
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		s.log.Error("scan: coverage events", "err", err)
 	}
-	_, err = s.announceCoverage(ctx, due)
-	return err
+	return nil
 }
 
 // AnnounceCoverage writes an `Inspector2 Coverage` event for each image

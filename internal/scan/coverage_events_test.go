@@ -105,3 +105,37 @@ func TestCoverageAnnouncements(t *testing.T) {
 		}
 	})
 }
+
+// TestCoverageFailureKeepsPushesMoving: a coverage pass that fails (here
+// its table is gone) is logged, and the poller still starts the scans of
+// the pushes after it.
+func TestCoverageFailureKeepsPushesMoving(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s, err := New(ctx, Options{Store: db})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.PutRegistryScanningConfiguration(ctx, Config{ScanType: Basic, Rules: []Rule{{ScanFrequency: ScanOnPush, RepositoryFilters: wild("*")}}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ExecContext(ctx, `DROP TABLE scan_coverage`); err != nil {
+			t.Fatal(err)
+		}
+		p, _ := json.Marshal(store.ImagePushed{Repository: "app", Digest: "sha256:" + fmt.Sprintf("%064d", 1),
+			MediaType: "application/vnd.oci.image.manifest.v1+json", ArtifactType: "application/vnd.oci.image.config.v1+json"})
+		if _, err := db.ExecContext(ctx, `INSERT INTO registry_outbox (created_at, kind, payload) VALUES (?, ?, ?)`,
+			time.Now().UnixMilli(), store.OutboxImagePushed, string(p)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.AnnounceCoverage(ctx); err == nil {
+			t.Fatal("a coverage pass without its table succeeded")
+		}
+		if n, err := s.ConsumePushes(ctx); err != nil || n != 1 {
+			t.Fatalf("poll with a failing coverage pass: %d %v", n, err)
+		}
+		if st, err := s.ScanStatus(ctx, "app", "sha256:"+fmt.Sprintf("%064d", 1)); err != nil || st.Status != StatusInProgress {
+			t.Fatalf("scan of the push: %+v %v", st, err)
+		}
+	})
+}
