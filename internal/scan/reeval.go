@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"runtime"
 	"slices"
 	"strings"
@@ -479,8 +480,14 @@ func (s *Service) reevaluateBatch(ctx context.Context, snap *vulndb.Snapshot, ta
 		if err := upsertFindingsTx(ctx, tx, write, bodies, now); err != nil {
 			return err
 		}
-		if err := recordReevaluationTx(ctx, tx, targets, now, vsu, snap.Generation()); err != nil {
+		counts, err := recordReevaluationTx(ctx, tx, targets, now, vsu, snap.Generation())
+		if err != nil {
 			return err
+		}
+		for _, repo := range slices.Sorted(maps.Keys(counts)) {
+			if err := s.meterTx(ctx, tx, repo, UsageRescan, counts[repo], now); err != nil {
+				return err
+			}
 		}
 		if err := s.findingEventsTx(ctx, tx, opened, updated, closed, now); err != nil {
 			return err
@@ -693,8 +700,11 @@ func touchByIDTx(ctx context.Context, tx *store.Tx, ids []string, now time.Time)
 }
 
 // recordReevaluationTx moves the targets' scans to the generation: last
-// scanned now, vulnerability source updated at vsu.
-func recordReevaluationTx(ctx context.Context, tx *store.Tx, targets []reevalTarget, now, vsu time.Time, gen int64) error {
+// scanned now, vulnerability source updated at vsu. It returns, per
+// repository, how many scans it moved: a batch run again after an
+// interruption finds them moved already, so each re-scan is metered once.
+func recordReevaluationTx(ctx context.Context, tx *store.Tx, targets []reevalTarget, now, vsu time.Time, gen int64) (map[string]int, error) {
+	counts := map[string]int{}
 	byRepo := map[string][]any{}
 	var repos []string
 	for _, t := range targets {
@@ -707,14 +717,22 @@ func recordReevaluationTx(ctx context.Context, tx *store.Tx, targets []reevalTar
 		ds := byRepo[repo]
 		for start := 0; start < len(ds); start += idChunk {
 			chunk := ds[start:min(start+idChunk, len(ds))]
-			args := append([]any{ms(now), ms(vsu), gen, repo}, chunk...)
-			if _, err := tx.ExecContext(ctx, `UPDATE scan_scans SET completed_at = ?, vuln_source_updated_at = ?, generation = ?
-				WHERE repository = ? AND image_digest IN (`+placeholders(len(chunk))+`)`, args...); err != nil {
-				return fmt.Errorf("scan: record re-evaluation in %s: %w", repo, err)
+			args := append([]any{ms(now), ms(vsu), gen, repo, gen}, chunk...)
+			res, err := tx.ExecContext(ctx, `UPDATE scan_scans SET completed_at = ?, vuln_source_updated_at = ?, generation = ?
+				WHERE repository = ? AND generation < ? AND image_digest IN (`+placeholders(len(chunk))+`)`, args...)
+			if err != nil {
+				return nil, fmt.Errorf("scan: record re-evaluation in %s: %w", repo, err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return nil, fmt.Errorf("scan: record re-evaluation in %s: %w", repo, err)
+			}
+			if n > 0 {
+				counts[repo] += int(n)
 			}
 		}
 	}
-	return nil
+	return counts, nil
 }
 
 // rescanBehind queues a full re-scan (from the stored inventory) of every

@@ -679,6 +679,20 @@ func TestReevaluateInterrupted(t *testing.T) {
 			}
 			seen[f.ID] = true
 		}
+		// Each re-evaluated image metered once, interruption or not.
+		usage, err := e.svc.Usage(ctx, time.Time{}, time.Time{}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rescans := int64(0)
+		for _, u := range usage {
+			if u.Kind == UsageRescan {
+				rescans += u.Count
+			}
+		}
+		if rescans != int64(len(im.continuous)-1) {
+			t.Errorf("%d re-scans metered, want %d (usage %+v)", rescans, len(im.continuous)-1, usage)
+		}
 		// The same as a full re-scan.
 		got := e.findings(t)
 		if _, err := e.svc.RescanContinuous(ctx); err != nil {
@@ -695,6 +709,5 @@ func TestReevaluateInterrupted(t *testing.T) {
 		if len(full) != len(got) || len(e.findingEvents(t, mark)) != 0 {
 			t.Errorf("%d findings vs %d after a full re-scan", len(got), len(full))
 		}
-		_ = im
 	})
 }
