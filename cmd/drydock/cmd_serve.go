@@ -151,6 +151,11 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	root := metrics.Middleware(nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/v2" || strings.HasPrefix(r.URL.Path, "/v2/") {
 			reg.ServeHTTP(w, r)
+			// A manifest PUT: the scanner reads the outbox now rather
+			// than at its next poll (a refused PUT costs one empty read).
+			if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/") {
+				scanner.NotifyPush()
+			}
 			return
 		}
 		// The ECR API: AWS JSON 1.1, POST to any path with X-Amz-Target.

@@ -156,7 +156,8 @@ func (s *Service) pollPushes(ctx context.Context, limit int) (int, error) {
 type RunOptions struct {
 	// Concurrency is how many scans run at once (default 2).
 	Concurrency int
-	// PushPoll is how often the registry outbox is read (default 200 ms).
+	// PushPoll is how often the registry outbox is read (default 200 ms);
+	// NotifyPush makes Run read it at once.
 	PushPoll time.Duration
 	// QueuePoll is how often the queue is checked without a wake-up
 	// (default 2 s).
@@ -220,6 +221,7 @@ func (s *Service) Run(ctx context.Context, o RunOptions) error {
 		case <-ctx.Done():
 			return <-done
 		case <-t.C:
+		case <-s.queue.pushed:
 		}
 	}
 }

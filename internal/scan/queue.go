@@ -74,6 +74,9 @@ type Queue struct {
 	db   *store.DB
 	opts QueueOptions
 	wake chan struct{}
+	// pushed carries the process's other wake-up: an image was pushed
+	// (Service.NotifyPush), for the push poller.
+	pushed chan struct{}
 }
 
 // NewQueue returns the queue on db (migrated with Migrate).
@@ -93,7 +96,7 @@ func NewQueue(db *store.DB, opts QueueOptions) *Queue {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Queue{db: db, opts: opts, wake: make(chan struct{}, 1)}
+	return &Queue{db: db, opts: opts, wake: make(chan struct{}, 1), pushed: make(chan struct{}, 1)}
 }
 
 // Wake tells the workers of this process that a job may be ready.
