@@ -101,6 +101,11 @@ func (s *Service) findingEventsTx(ctx context.Context, tx *store.Tx, opened, upd
 	return insertEvents(ctx, tx, events, now)
 }
 
+// reopens says, in SQL, whether seeing a stored finding again reopens it:
+// a closed one does, unless a newer image on its tag fixed it (the ledger
+// keeps that remediation; see supersedeTx).
+const reopens = `(scan_findings.status = 'CLOSED' AND scan_findings.closed_reason <> '` + string(ClosedFixedByNewImage) + `')`
+
 // findingCols are the columns upsertFindingsTx writes per finding.
 const findingCols = 17
 
@@ -142,11 +147,11 @@ func upsertFindingsTx(ctx context.Context, tx *store.Tx, fs []Finding, bodies []
 			package_name, package_version, package_manager, severity, status, fix_available, first_observed_at, last_observed_at,
 			updated_at, finding, package_ref, fix_available_since) VALUES `+values+`
 			ON CONFLICT (repository, image_digest, finding_key) DO UPDATE SET
-				status = CASE WHEN scan_findings.status = 'CLOSED' THEN 'ACTIVE' ELSE scan_findings.status END,
-				updated_at = CASE WHEN scan_findings.status = 'CLOSED' OR scan_findings.finding <> excluded.finding
+				status = CASE WHEN `+reopens+` THEN 'ACTIVE' ELSE scan_findings.status END,
+				updated_at = CASE WHEN `+reopens+` OR scan_findings.finding <> excluded.finding
 					THEN excluded.updated_at ELSE scan_findings.updated_at END,
-				closed_at = CASE WHEN scan_findings.status = 'CLOSED' THEN 0 ELSE scan_findings.closed_at END,
-				closed_reason = CASE WHEN scan_findings.status = 'CLOSED' THEN '' ELSE scan_findings.closed_reason END,
+				closed_at = CASE WHEN `+reopens+` THEN 0 ELSE scan_findings.closed_at END,
+				closed_reason = CASE WHEN `+reopens+` THEN '' ELSE scan_findings.closed_reason END,
 				fix_available_since = CASE WHEN excluded.fix_available_since = 0 THEN 0
 					WHEN scan_findings.fix_available_since = 0 THEN excluded.fix_available_since
 					ELSE scan_findings.fix_available_since END,

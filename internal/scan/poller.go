@@ -94,7 +94,7 @@ func (s *Service) pollPushes(ctx context.Context, limit int) (int, error) {
 		if eff.ScanFrequency == Manual {
 			continue
 		}
-		starts = append(starts, start{ev.Repository, ev.Digest, payload{ScanType: cfg.ScanType, Frequency: eff.ScanFrequency, Trigger: "push", Tags: ev.Tags}, nil})
+		starts = append(starts, start{ev.Repository, ev.Digest, payload{ScanType: cfg.ScanType, Frequency: eff.ScanFrequency, Trigger: "push", Tags: ev.Tags, Replaces: replacedDigests(ev)}, nil})
 	}
 	last := events[len(events)-1].ID
 	queued := 0
@@ -165,13 +165,13 @@ type RunOptions struct {
 	// VulnRefresh is how often the vulnerability index is brought to the
 	// store's current generation (default 30 s).
 	VulnRefresh time.Duration
-	// WindowSweep is how often the monitoring windows are enforced
-	// (SweepWindows; default 1 min, and once at start).
-	WindowSweep time.Duration
 	// ReindexRate is how many images per minute are re-indexed when the
 	// indexer's catalogers are newer than their inventories' (default
 	// DefaultReindexRate; negative: never).
 	ReindexRate int
+	// WindowSweep is how often the monitoring windows are enforced
+	// (SweepWindows; default 1 min, and once at start).
+	WindowSweep time.Duration
 }
 
 // Run starts scans for pushed images and runs the scan workers until ctx

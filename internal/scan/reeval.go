@@ -397,7 +397,7 @@ func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?,",
 
 // storedFinding is what re-evaluation compares of a stored finding.
 type storedFinding struct {
-	id, status, body string
+	id, status, body, reason string
 }
 
 // pair is a (repository, image digest) pair.
@@ -439,6 +439,8 @@ func (s *Service) reevaluateBatch(ctx context.Context, snap *vulndb.Snapshot, ta
 				fresh[f.key] = true
 				old, ok := have[f.key]
 				switch {
+				case ok && old.status == FindingClosed && CloseReason(old.reason) == ClosedFixedByNewImage:
+					continue // remediated by a newer image: stays closed
 				case !ok || old.status == FindingClosed:
 					g := f
 					g.Status, g.FirstObservedAt, g.LastObservedAt, g.UpdatedAt = FindingActive, now, now, now
@@ -609,7 +611,7 @@ func storedFindingsTx(ctx context.Context, tx *store.Tx, targets []reevalTarget,
 			for _, v := range rs {
 				args = append(args, v)
 			}
-			rows, err := tx.QueryContext(ctx, `SELECT repository, image_digest, finding_key, finding_id, status, finding, package_ref FROM scan_findings
+			rows, err := tx.QueryContext(ctx, `SELECT repository, image_digest, finding_key, finding_id, status, finding, package_ref, closed_reason FROM scan_findings
 				WHERE image_digest IN (`+placeholders(len(ds))+`) AND package_ref IN (`+placeholders(len(rs))+`)`, args...)
 			if err != nil {
 				return nil, fmt.Errorf("scan: stored findings: %w", err)
@@ -618,7 +620,7 @@ func storedFindingsTx(ctx context.Context, tx *store.Tx, targets []reevalTarget,
 				var p pair
 				var key, ref string
 				var f storedFinding
-				if err := rows.Scan(&p.repo, &p.digest, &key, &f.id, &f.status, &f.body, &ref); err != nil {
+				if err := rows.Scan(&p.repo, &p.digest, &key, &f.id, &f.status, &f.body, &ref, &f.reason); err != nil {
 					rows.Close()
 					return nil, fmt.Errorf("scan: stored findings: %w", err)
 				}

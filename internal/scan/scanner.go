@@ -77,6 +77,8 @@ type payload struct {
 	Frequency Frequency `json:"frequency"`
 	Trigger   string    `json:"trigger"`
 	Tags      []string  `json:"tags,omitempty"`
+	// Replaces are the images the push moved tags away from.
+	Replaces []string `json:"replaces,omitempty"`
 }
 
 // Status is an image's scan status.
@@ -453,6 +455,9 @@ func (s *Service) scan(ctx context.Context, j *Job, p payload) error {
 		}
 		created, closed, err := storeFindings(ctx, tx, repo, dg, findings, now)
 		if err != nil {
+			return err
+		}
+		if err := s.supersedeTx(ctx, tx, repo, p, findings, now); err != nil {
 			return err
 		}
 		if err := s.scanEvents(ctx, tx, repo, dg, p, findings, created, closed, now); err != nil {

@@ -433,6 +433,9 @@ type ImagePushed struct {
 	Tags         []string `json:"tags,omitempty"`
 	Subject      string   `json:"subject,omitempty"`
 	PushedAt     string   `json:"pushedAt"`
+	// Replaced maps each tag that moved to this manifest to the digest it
+	// pointed at before (the image this push supersedes on that tag).
+	Replaced map[string]string `json:"replaced,omitempty"`
 }
 
 // maxParams bounds the placeholders of one IN list, well inside both
@@ -460,12 +463,9 @@ func (r *Registry) PutManifest(ctx context.Context, m ManifestPut, now time.Time
 	if m.Subject != "" {
 		subject = m.Subject
 	}
-	payload, err := json.Marshal(ImagePushed{
+	event := ImagePushed{
 		Repository: m.Repository, Digest: m.Digest, MediaType: m.MediaType, ArtifactType: m.ArtifactType,
 		Size: int64(len(m.Content)), Tags: m.Tags, Subject: m.Subject, PushedAt: now.UTC().Format(time.RFC3339Nano),
-	})
-	if err != nil {
-		return fmt.Errorf("store: event payload: %w", err)
 	}
 	blobs := map[string]int64{}
 	for _, b := range m.Blobs {
@@ -497,13 +497,29 @@ func (r *Registry) PutManifest(ctx context.Context, m ManifestPut, now time.Time
 				return err
 			}
 		}
+		event.Replaced = nil
 		for _, tag := range m.Tags {
+			var prev string
+			err := tx.QueryRowContext(ctx, `SELECT manifest_digest FROM registry_tags WHERE repository_id = ? AND name = ?`, m.RepositoryID, tag).Scan(&prev)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("store: tag %s: %w", tag, err)
+			}
+			if prev != "" && prev != m.Digest {
+				if event.Replaced == nil {
+					event.Replaced = map[string]string{}
+				}
+				event.Replaced[tag] = prev
+			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO registry_tags (repository_id, name, manifest_digest, updated_at)
 				VALUES (?, ?, ?, ?) ON CONFLICT (repository_id, name)
 				DO UPDATE SET manifest_digest = excluded.manifest_digest, updated_at = excluded.updated_at`,
 				m.RepositoryID, tag, m.Digest, t); err != nil {
 				return fmt.Errorf("store: tag %s: %w", tag, err)
 			}
+		}
+		payload, err := json.Marshal(event)
+		if err != nil {
+			return fmt.Errorf("store: event payload: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO registry_outbox (created_at, kind, payload) VALUES (?, ?, ?)`,
 			t, OutboxImagePushed, string(payload)); err != nil {

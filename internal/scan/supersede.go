@@ -1,0 +1,74 @@
+package scan
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/drydockhq/drydock/internal/store"
+)
+
+// replacedDigests returns the images a push moved tags away from, once
+// each.
+func replacedDigests(ev store.ImagePushed) []string {
+	var out []string
+	for _, d := range ev.Replaced {
+		if d != ev.Digest && !slices.Contains(out, d) {
+			out = append(out, d)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// supersedeTx applies a new image's findings to the images it replaced on
+// their tags: a finding of a replaced image whose vulnerability the new
+// image no longer has in the same package was remediated, and closes as
+// FIXED_BY_NEW_IMAGE. The replaced image's other findings stay open (it
+// still exists and still has them). Only images scanned with the same
+// scan type are compared (a basic scan does not see language packages).
+func (s *Service) supersedeTx(ctx context.Context, tx *store.Tx, repo string, p payload, fs []Finding, now time.Time) error {
+	if len(p.Replaces) == 0 {
+		return nil
+	}
+	still := make(map[[2]string]bool, len(fs))
+	for _, f := range fs {
+		still[[2]string{f.VulnerabilityID, f.Package.Name}] = true
+	}
+	for _, old := range p.Replaces {
+		var typ string
+		err := tx.QueryRowContext(ctx, `SELECT scan_type FROM scan_scans WHERE repository = ? AND image_digest = ?`, repo, old).Scan(&typ)
+		if err != nil || ScanType(typ) != p.ScanType {
+			continue // never scanned, or scanned another way
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT finding_id, advisory_id, package_name FROM scan_findings
+			WHERE repository = ? AND image_digest = ? AND status <> 'CLOSED'`, repo, old)
+		if err != nil {
+			return fmt.Errorf("scan: findings of the replaced image %s@%s: %w", repo, old, err)
+		}
+		var fixed []string
+		for rows.Next() {
+			var id, vuln, pkg string
+			if err := rows.Scan(&id, &vuln, &pkg); err != nil {
+				rows.Close()
+				return fmt.Errorf("scan: findings of the replaced image %s@%s: %w", repo, old, err)
+			}
+			if !still[[2]string{vuln, pkg}] {
+				fixed = append(fixed, id)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("scan: findings of the replaced image %s@%s: %w", repo, old, err)
+		}
+		closed, err := closeByIDTx(ctx, tx, fixed, ClosedFixedByNewImage, now)
+		if err != nil {
+			return err
+		}
+		if err := s.findingEventsTx(ctx, tx, nil, nil, closed, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
