@@ -46,6 +46,7 @@ func commands() []command {
 		{"keys", "create, list, disable, enable and delete access keys", runKeys},
 		{"events", "manage webhook targets, tail events, list failed deliveries", runEvents},
 		{"usage", "count initial scans and re-scans per repository and UTC day", runUsage},
+		{"findings", "the findings ledger: new, fixable and closed since a time; time to remediate", runFindings},
 	}
 }
 
