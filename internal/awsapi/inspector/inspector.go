@@ -82,6 +82,7 @@ var paths = []string{
 	"/usage/list",
 	"/configuration/get", "/configuration/update",
 	"/sbomexport/create", "/sbomexport/get", "/sbomexport/cancel",
+	ledgerPath, remediationPath,
 }
 
 // unsupported are the paths of inspector2 operations Drydock does not
@@ -149,6 +150,8 @@ func New(ctx context.Context, o Options) (*Service, error) {
 		"/configuration/get":         {"GetConfiguration", s.getConfigurationOp},
 		"/configuration/update":      {"UpdateConfiguration", s.updateConfigurationOp},
 		"/usage/list":                {"ListUsageTotals", s.listUsageTotalsOp},
+		ledgerPath:                   {"ListLedger", s.listLedgerOp},
+		remediationPath:              {"ListRemediation", s.listRemediationOp},
 	}
 	s.initSbomExports(o.ExportDir)
 	return s, nil
