@@ -63,6 +63,7 @@ type FilterCriteria struct {
 	UpdatedAt              []DateFilter    `json:"updatedAt,omitempty"`
 	EcrImagePushedAt       []DateFilter    `json:"ecrImagePushedAt,omitempty"`
 	InspectorScore         []NumberFilter  `json:"inspectorScore,omitempty"`
+	EpssScore              []NumberFilter  `json:"epssScore,omitempty"`
 	VulnerablePackages     []PackageFilter `json:"vulnerablePackages,omitempty"`
 }
 
@@ -92,7 +93,8 @@ func (c *FilterCriteria) validate() error {
 	}
 	n := map[string]int{"firstObservedAt": len(c.FirstObservedAt), "lastObservedAt": len(c.LastObservedAt),
 		"updatedAt": len(c.UpdatedAt), "ecrImagePushedAt": len(c.EcrImagePushedAt),
-		"inspectorScore": len(c.InspectorScore), "vulnerablePackages": len(c.VulnerablePackages)}
+		"inspectorScore": len(c.InspectorScore), "epssScore": len(c.EpssScore),
+		"vulnerablePackages": len(c.VulnerablePackages)}
 	for name, k := range n {
 		if k > 10 {
 			return validation("filterCriteria.%s: at most 10 filters", name)
@@ -236,6 +238,11 @@ func (c *FilterCriteria) Matches(f *Finding) bool {
 		return false
 	}
 	if len(c.InspectorScore) > 0 && (f.InspectorScore == nil || !matchNumbers(c.InspectorScore, *f.InspectorScore)) {
+		return false
+	}
+	// A finding without an EPSS score matches no epssScore filter, as one
+	// without an Inspector score matches no inspectorScore filter.
+	if len(c.EpssScore) > 0 && (f.Epss == nil || !matchNumbers(c.EpssScore, f.Epss.Score)) {
 		return false
 	}
 	return matchPackage(c.VulnerablePackages, &vd.VulnerablePackages[0])

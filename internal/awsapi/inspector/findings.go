@@ -32,6 +32,19 @@ type Finding struct {
 	PackageVulnerabilityDetails *PackageVulnerabilityDetails `json:"packageVulnerabilityDetails"`
 	FixAvailable                string                       `json:"fixAvailable,omitempty"`
 	ExploitAvailable            string                       `json:"exploitAvailable,omitempty"`
+	ExploitabilityDetails       *ExploitabilityDetails       `json:"exploitabilityDetails,omitempty"`
+	Epss                        *EpssDetails                 `json:"epss,omitempty"`
+}
+
+// EpssDetails is inspector2's EpssDetails: the EPSS score (0 to 1) of the
+// finding's vulnerability.
+type EpssDetails struct {
+	Score float64 `json:"score"`
+}
+
+// ExploitabilityDetails is inspector2's ExploitabilityDetails.
+type ExploitabilityDetails struct {
+	LastKnownExploitAt awsapi.Time `json:"lastKnownExploitAt"`
 }
 
 // Remediation is inspector2's Remediation (note the model's "Url").
@@ -169,6 +182,16 @@ func (s *Service) imageArn(region, repo, digest string) string {
 }
 
 // wire turns a stored finding into inspector2's shape.
+//
+// The EPSS score and the date of the last known exploit are not stored
+// with the finding: they come from the scan service's current
+// vulnerability snapshot, so a daily EPSS update shows at once without
+// rewriting findings. epss is the highest score among the finding's CVEs.
+// exploitAvailable is the stored word (set from CISA's KEV catalogue at
+// scan time and kept current by re-evaluation); when it is YES,
+// exploitabilityDetails.lastKnownExploitAt is the date KEV added the CVE
+// (the latest, when the finding names several): the catalogue records
+// when active exploitation was confirmed, not each exploit seen after.
 func (s *Service) wire(region string, f *scan.Finding, meta *imageMeta) Finding {
 	out := Finding{
 		FindingArn:       f.FindingArn,
@@ -186,6 +209,13 @@ func (s *Service) wire(region string, f *scan.Finding, meta *imageMeta) Finding 
 	}
 	if out.Description == "" {
 		out.Description = f.VulnerabilityID
+	}
+	x := s.scan.Exploitability(f)
+	if x.HasEPSS {
+		out.Epss = &EpssDetails{Score: x.EPSS}
+	}
+	if f.ExploitAvailable == "YES" && !x.KEVAdded.IsZero() {
+		out.ExploitabilityDetails = &ExploitabilityDetails{LastKnownExploitAt: awsapi.At(x.KEVAdded)}
 	}
 	out.Remediation.Recommendation.Text = f.Remediation
 	if out.Remediation.Recommendation.Text == "" {
@@ -349,7 +379,7 @@ var sortKeys = map[string]func(a, b *Finding) int{
 	"ECR_IMAGE_REGISTRY": func(a, b *Finding) int { return 0 },
 	"NETWORK_PROTOCOL":   func(a, b *Finding) int { return 0 },
 	"COMPONENT_TYPE":     func(a, b *Finding) int { return 0 },
-	"EPSS_SCORE":         func(a, b *Finding) int { return 0 },
+	"EPSS_SCORE":         func(a, b *Finding) int { return cmp.Compare(epss(a), epss(b)) },
 	"VULNERABILITY_ID": func(a, b *Finding) int {
 		return cmp.Compare(a.PackageVulnerabilityDetails.VulnerabilityID, b.PackageVulnerabilityDetails.VulnerabilityID)
 	},
@@ -360,6 +390,14 @@ var sortKeys = map[string]func(a, b *Finding) int{
 	"VENDOR_SEVERITY": func(a, b *Finding) int {
 		return cmp.Compare(a.PackageVulnerabilityDetails.VendorSeverity, b.PackageVulnerabilityDetails.VendorSeverity)
 	},
+}
+
+// epss is a finding's EPSS score; one without a score sorts as 0.
+func epss(f *Finding) float64 {
+	if f.Epss == nil {
+		return 0
+	}
+	return f.Epss.Score
 }
 
 func score(f *Finding) float64 {
