@@ -263,22 +263,37 @@ func (s *Service) reevaluateKeys(ctx context.Context, snap *vulndb.Snapshot, cfg
 	if s.reevalBatch > 0 {
 		size = s.reevalBatch
 	}
-	// The pairs in scope, batch by batch of digests.
-	for startIdx, n := 0, 0; startIdx < len(digests); startIdx += size {
-		batch := digests[startIdx:min(startIdx+size, len(digests))]
-		pairs, err := s.continuousPairs(ctx, cfg, batch)
-		if err != nil {
-			return err
+	// A producer prepares batch after batch (scope, facts, matching: reads
+	// and CPU) while this goroutine writes the previous one: the writes
+	// are serial, the rest overlaps them.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan preparedBatch, 1)
+	go func() {
+		defer close(batches)
+		for startIdx := 0; startIdx < len(digests); startIdx += size {
+			batch := digests[startIdx:min(startIdx+size, len(digests))]
+			pb := s.prepareBatch(ctx, snap, cfg, batch, touched)
+			select {
+			case batches <- pb:
+			case <-ctx.Done():
+				return
+			}
+			if pb.err != nil {
+				return
+			}
 		}
-		var targets []reevalTarget
-		for _, p := range pairs {
-			targets = append(targets, reevalTarget{repo: p[0], digest: p[1], pkgs: touched[p[1]]})
+	}()
+	n := 0
+	for pb := range batches {
+		if pb.err != nil {
+			return pb.err
 		}
-		if len(targets) == 0 {
+		if len(pb.targets) == 0 {
 			continue
 		}
-		st.Evaluated += len(targets)
-		if err := s.reevaluateBatch(ctx, snap, targets, reasons, st); err != nil {
+		st.Evaluated += len(pb.targets)
+		if err := s.applyBatch(ctx, snap, pb, reasons, st); err != nil {
 			return err
 		}
 		n++
@@ -287,11 +302,38 @@ func (s *Service) reevaluateKeys(ctx context.Context, snap *vulndb.Snapshot, cfg
 				return err
 			}
 		}
-		for _, d := range batch {
-			delete(touched, d) // keep memory to the batches in flight
-		}
 	}
-	return nil
+	return ctx.Err()
+}
+
+// preparedBatch is one batch of re-evaluation ready to write: the pairs in
+// scope and their re-matched findings.
+type preparedBatch struct {
+	targets []reevalTarget
+	results []evaluated
+	err     error
+}
+
+// prepareBatch selects the pairs in continuous scope among the batch's
+// digests and re-matches their touched packages.
+func (s *Service) prepareBatch(ctx context.Context, snap *vulndb.Snapshot, cfg Config, batch []string, touched map[string][]index.Package) preparedBatch {
+	pairs, err := s.continuousPairs(ctx, cfg, batch)
+	if err != nil {
+		return preparedBatch{err: err}
+	}
+	var pb preparedBatch
+	for _, p := range pairs {
+		pb.targets = append(pb.targets, reevalTarget{repo: p[0], digest: p[1], pkgs: touched[p[1]]})
+	}
+	if len(pb.targets) == 0 {
+		return pb
+	}
+	facts, err := s.inventoryFacts(ctx, pb.targets)
+	if err != nil {
+		return preparedBatch{err: err}
+	}
+	pb.results, pb.err = s.rematch(ctx, snap, pb.targets, facts)
+	return pb
 }
 
 // touchedPackages resolves keys through the inverted package index: the
@@ -411,17 +453,10 @@ type evaluated struct {
 	refs     []string
 }
 
-// reevaluateBatch re-matches the targets' packages and applies the
-// difference to their stored findings in one transaction.
-func (s *Service) reevaluateBatch(ctx context.Context, snap *vulndb.Snapshot, targets []reevalTarget, reasons map[string]CloseReason, st *ReevalStats) error {
-	facts, err := s.inventoryFacts(ctx, targets)
-	if err != nil {
-		return err
-	}
-	results, err := s.rematch(ctx, snap, targets, facts)
-	if err != nil {
-		return err
-	}
+// applyBatch applies a prepared batch's difference to the stored findings
+// in one transaction.
+func (s *Service) applyBatch(ctx context.Context, snap *vulndb.Snapshot, pb preparedBatch, reasons map[string]CloseReason, st *ReevalStats) error {
+	targets, results := pb.targets, pb.results
 	now := s.opts.Now()
 	vsu := s.sourceUpdatedAt(ctx, snap)
 	return s.db.InTx(ctx, func(tx *store.Tx) error {
