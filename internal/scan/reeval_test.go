@@ -110,7 +110,7 @@ type goDelta struct {
 	oldFeed, newFeed *vulndb.FeedData
 	added            []goModule      // affected by advisories only the newer snapshot has
 	older            []goModule      // affected by advisories both have
-	changed          map[string]bool // modules of added, removed or revised advisories
+	changed          map[string]bool // modules the delta's change set names
 }
 
 func loadGoDelta(t testing.TB) *goDelta {
@@ -134,30 +134,30 @@ func loadGoDelta(t testing.TB) *goDelta {
 	feeds := []*vulndb.FeedData{d.oldFeed, d.newFeed}
 	d.added = affectedModules(feeds, added)
 	d.older = affectedModules(feeds, older)
-	// The modules some advisory the newer snapshot adds, drops or revises
-	// names: an image without them is untouched by the delta.
-	oldMod := map[string]time.Time{}
-	for _, a := range d.oldFeed.Advisories {
-		oldMod[a.ID] = a.Modified
+	// The modules the delta touches: the keys of the change set the newer
+	// snapshot makes over the older one, in a scratch database.
+	ctx := context.Background()
+	scratch, err := vulndb.Open(ctx, storetest.SQLite(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cs *vulndb.ChangeSet
+	for _, fd := range feeds {
+		if _, err := scratch.Apply(ctx, []vulndb.SourceUpdate{{Name: "osv-Go", Kind: "osv", Data: fd}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gen, err := scratch.Generation(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cs, err = scratch.ChangeSet(ctx, gen); err != nil {
+		t.Fatal(err)
 	}
 	d.changed = map[string]bool{}
-	mark := func(a *vulndb.Advisory) {
-		for _, af := range a.Affected {
-			d.changed[af.Package] = true
-		}
-	}
-	newMod := map[string]time.Time{}
-	for i := range d.newFeed.Advisories {
-		a := &d.newFeed.Advisories[i]
-		newMod[a.ID] = a.Modified
-		if m, ok := oldMod[a.ID]; !ok || !m.Equal(a.Modified) {
-			mark(a)
-		}
-	}
-	for i := range d.oldFeed.Advisories {
-		a := &d.oldFeed.Advisories[i]
-		if m, ok := newMod[a.ID]; !ok || !m.Equal(a.Modified) {
-			mark(a)
+	for _, k := range cs.Keys {
+		if k.Ecosystem == "Go" {
+			d.changed[k.Package] = true
 		}
 	}
 	return d
