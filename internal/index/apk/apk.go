@@ -3,13 +3,13 @@
 package apk
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"io/fs"
 
 	"github.com/drydockhq/drydock/internal/index"
+	"github.com/drydockhq/drydock/internal/index/stanza"
 )
 
 // dbPaths are where apk-tools keeps its installed database (apk-tools 3
@@ -84,41 +84,14 @@ type Entry struct {
 // letter per field, separated by blank lines. A package without an origin
 // is its own origin.
 func Parse(r io.Reader) ([]Entry, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
 	var (
 		out []Entry
 		cur Entry
-		any bool
 	)
-	flush := func() error {
-		if !any {
-			return nil
-		}
-		if cur.Name == "" || cur.Version == "" {
-			return fmt.Errorf("record %d has no P: or V: line", len(out)+1)
-		}
-		if cur.Origin == "" {
-			cur.Origin = cur.Name
-		}
-		out = append(out, cur)
-		cur, any = Entry{}, false
-		return nil
-	}
-	line := 0
-	for sc.Scan() {
-		line++
-		b := sc.Bytes()
-		if len(b) == 0 {
-			if err := flush(); err != nil {
-				return out, err
-			}
-			continue
-		}
+	field := func(n int, b []byte) error {
 		if len(b) < 2 || b[1] != ':' {
-			return out, fmt.Errorf("line %d: not a field: %.60q", line, b)
+			return fmt.Errorf("line %d: not a field: %.60q", n, b)
 		}
-		any = true
 		v := string(b[2:])
 		switch b[0] {
 		case 'P':
@@ -134,9 +107,19 @@ func Parse(r io.Reader) ([]Entry, error) {
 		case 'c':
 			cur.Commit = v
 		}
+		return nil
 	}
-	if err := sc.Err(); err != nil {
-		return out, fmt.Errorf("line %d: %w", line+1, err)
+	end := func() error {
+		if cur.Name == "" || cur.Version == "" {
+			return fmt.Errorf("record %d has no P: or V: line", len(out)+1)
+		}
+		if cur.Origin == "" {
+			cur.Origin = cur.Name
+		}
+		out = append(out, cur)
+		cur = Entry{}
+		return nil
 	}
-	return out, flush()
+	err := stanza.Read(r, maxLine, field, end)
+	return out, err
 }

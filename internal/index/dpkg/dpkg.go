@@ -4,7 +4,6 @@
 package dpkg
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -13,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/drydockhq/drydock/internal/index"
+	"github.com/drydockhq/drydock/internal/index/stanza"
 )
 
 const (
@@ -122,48 +122,18 @@ func (e Entry) Package(path string) index.Package {
 // Source defaults to the package itself; "Source: name (version)" gives
 // the source version, which otherwise is the binary version.
 func Parse(r io.Reader) ([]Entry, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
 	var (
 		out []Entry
 		cur Entry
-		any bool
 	)
-	flush := func() error {
-		if !any {
-			return nil
+	field := func(n int, b []byte) error {
+		if b[0] == ' ' || b[0] == '\t' {
+			return nil // continuation of a multi-line field we do not keep
 		}
-		if cur.Name == "" {
-			return fmt.Errorf("stanza %d has no Package field", len(out)+1)
-		}
-		if cur.SourceName == "" {
-			cur.SourceName = cur.Name
-		}
-		if cur.SourceVersion == "" {
-			cur.SourceVersion = cur.Version
-		}
-		out = append(out, cur)
-		cur, any = Entry{}, false
-		return nil
-	}
-	line := 0
-	for sc.Scan() {
-		line++
-		text := sc.Text()
-		if strings.TrimSpace(text) == "" {
-			if err := flush(); err != nil {
-				return out, err
-			}
-			continue
-		}
-		if text[0] == ' ' || text[0] == '\t' {
-			continue // continuation of a multi-line field we do not keep
-		}
-		k, v, ok := strings.Cut(text, ":")
+		k, v, ok := strings.Cut(string(b), ":")
 		if !ok {
-			return out, fmt.Errorf("line %d: not a field: %.60q", line, text)
+			return fmt.Errorf("line %d: not a field: %.60q", n, b)
 		}
-		any = true
 		v = strings.TrimSpace(v)
 		switch k {
 		case "Package":
@@ -182,14 +152,27 @@ func Parse(r io.Reader) ([]Entry, error) {
 			if hasVer {
 				ver = strings.TrimSpace(ver)
 				if !strings.HasPrefix(ver, "(") || !strings.HasSuffix(ver, ")") {
-					return out, fmt.Errorf("line %d: malformed Source field %.60q", line, v)
+					return fmt.Errorf("line %d: malformed Source field %.60q", n, v)
 				}
 				cur.SourceVersion = strings.TrimSpace(ver[1 : len(ver)-1])
 			}
 		}
+		return nil
 	}
-	if err := sc.Err(); err != nil {
-		return out, fmt.Errorf("line %d: %w", line+1, err)
+	end := func() error {
+		if cur.Name == "" {
+			return fmt.Errorf("stanza %d has no Package field", len(out)+1)
+		}
+		if cur.SourceName == "" {
+			cur.SourceName = cur.Name
+		}
+		if cur.SourceVersion == "" {
+			cur.SourceVersion = cur.Version
+		}
+		out = append(out, cur)
+		cur = Entry{}
+		return nil
 	}
-	return out, flush()
+	err := stanza.Read(r, maxLine, field, end)
+	return out, err
 }
