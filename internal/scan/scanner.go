@@ -492,18 +492,21 @@ func (s *Service) scan(ctx context.Context, j *Job, p payload) error {
 // this scan did not see, and returns the keys of findings new to the image
 // and the findings it closed.
 func storeFindings(ctx context.Context, tx *store.Tx, repo, dg string, fs []Finding, now time.Time) (created map[string]bool, closed []Finding, err error) {
-	existing := map[string]string{}
-	rows, err := tx.QueryContext(ctx, `SELECT finding_key, status FROM scan_findings WHERE repository = ? AND image_digest = ?`, repo, dg)
+	// existing: the image's findings this scan does not open (a closed one
+	// it sees again reopens, and is announced like a new one).
+	existing := map[string]bool{}
+	rows, err := tx.QueryContext(ctx, `SELECT finding_key FROM scan_findings WHERE repository = ? AND image_digest = ?
+		AND NOT `+reopens, repo, dg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("scan: existing findings: %w", err)
 	}
 	for rows.Next() {
-		var k, st string
-		if err := rows.Scan(&k, &st); err != nil {
+		var k string
+		if err := rows.Scan(&k); err != nil {
 			rows.Close()
 			return nil, nil, fmt.Errorf("scan: existing findings: %w", err)
 		}
-		existing[k] = st
+		existing[k] = true
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -511,7 +514,7 @@ func storeFindings(ctx context.Context, tx *store.Tx, repo, dg string, fs []Find
 	}
 	created = map[string]bool{}
 	for i := range fs {
-		if _, ok := existing[fs[i].key]; !ok {
+		if !existing[fs[i].key] {
 			created[fs[i].key] = true
 		}
 	}
