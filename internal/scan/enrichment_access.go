@@ -35,22 +35,6 @@ func (f *Finding) CVEs() []string {
 	return out
 }
 
-// EPSS returns the EPSS score the current vulnerability snapshot holds for
-// a CVE, and whether it holds one.
-func (s *Service) EPSS(cve string) (score float64, ok bool) {
-	if s.opts.Vulns == nil {
-		return 0, false
-	}
-	snap := s.opts.Vulns.Snapshot()
-	if snap == nil {
-		return 0, false
-	}
-	if e := snap.EnrichmentFor(cve); e != nil && e.EPSS != nil {
-		return e.EPSS.Score, true
-	}
-	return 0, false
-}
-
 // Exploitability returns what the current vulnerability snapshot says of
 // the exploitation of the finding's CVEs (see Finding.CVEs), all read from
 // one snapshot.
