@@ -191,6 +191,8 @@ func (s *Service) Run(ctx context.Context, o RunOptions) error {
 	defer t.Stop()
 	lastRefresh := time.Time{} // refresh and check re-evaluation at once
 	sweepWindows := s.windowSweeper(o.WindowSweep)
+	var lastPoll time.Time // the last outbox read, and how many events it found
+	var found int
 	for {
 		sweepWindows(ctx)
 		if s.opts.Vulns != nil && time.Since(lastRefresh) >= o.VulnRefresh {
@@ -205,8 +207,10 @@ func (s *Service) Run(ctx context.Context, o RunOptions) error {
 				s.log.Error("scan: queue re-evaluation", "err", err)
 			}
 		}
+		lastPoll, found = time.Now(), 0
 		for {
 			n, err := s.pollPushes(ctx, 500)
+			found += n
 			if err != nil {
 				if ctx.Err() == nil {
 					s.log.Error("scan: read pushes", "err", err)
@@ -222,6 +226,17 @@ func (s *Service) Run(ctx context.Context, o RunOptions) error {
 			return <-done
 		case <-t.C:
 		case <-s.queue.pushed:
+			// A push after a quiet read is read at once. In a burst (the
+			// last read found several events) reads come at most every
+			// pushCoalesce, in batches, so that their commits do not
+			// crowd out the pushes' own.
+			if d := pushCoalesce - time.Since(lastPoll); found > 1 && d > 0 {
+				select {
+				case <-ctx.Done():
+					return <-done
+				case <-time.After(d):
+				}
+			}
 		}
 	}
 }

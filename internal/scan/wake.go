@@ -1,5 +1,7 @@
 package scan
 
+import "time"
+
 // NotifyPush tells this process's push poller (Run) that the registry
 // committed a manifest, so that it reads the registry outbox now instead
 // of at its next tick (RunOptions.PushPoll). Notifications that arrive
@@ -11,3 +13,7 @@ func (s *Service) NotifyPush() {
 	default:
 	}
 }
+
+// pushCoalesce is the shortest time between two outbox reads woken by
+// NotifyPush during a burst of pushes (a single push is read at once).
+const pushCoalesce = 100 * time.Millisecond
