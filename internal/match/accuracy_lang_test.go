@@ -11,6 +11,7 @@ import (
 	"golang.org/x/mod/semver"
 
 	"github.com/drydockhq/drydock/internal/index"
+	"github.com/drydockhq/drydock/internal/index/lang/langtest"
 	"github.com/drydockhq/drydock/internal/testutil"
 	"github.com/drydockhq/drydock/internal/vulndb"
 )
@@ -25,7 +26,7 @@ const goGitVersion = "v5.16.0"
 func goBinary(t *testing.T) string {
 	t.Helper()
 	goTool := testutil.RequireTool(t, "go")
-	dir := cached(t, "match/gobin-go-git-"+goGitVersion+"-"+runtime.Version(), func(dir string) error {
+	dir := langtest.Cached(t, "match/gobin-go-git-"+goGitVersion+"-"+runtime.Version(), func(dir string) error {
 		files := map[string]string{
 			"go.mod":  "module example.com/scanme\n\ngo 1.24\n",
 			"main.go": "package main\n\nimport git \"github.com/go-git/go-git/v5\"\n\nfunc main() { _, _ = git.PlainOpen(\".\") }\n",
@@ -220,7 +221,7 @@ func TestAccuracyDebianPythonPackages(t *testing.T) {
 	python := testutil.RequireTool(t, "/usr/bin/python3")
 	root := t.TempDir()
 	for _, deb := range pythonDebs {
-		debRoot, _ := debian(t, deb)
+		debRoot := langtest.Debian(t, deb).Root
 		// One image root holding every package, as they would be
 		// installed together.
 		if err := os.CopyFS(root, os.DirFS(debRoot)); err != nil {

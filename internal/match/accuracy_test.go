@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/drydockhq/drydock/internal/index"
+	"github.com/drydockhq/drydock/internal/index/lang/langtest"
 	"github.com/drydockhq/drydock/internal/testutil"
 	"github.com/drydockhq/drydock/internal/vulndb"
 )
@@ -240,7 +241,8 @@ func cisaScore(t *testing.T, vector string) float64 {
 func TestAccuracyLog4Shell(t *testing.T) {
 	root := t.TempDir()
 	writeJar(t, filepath.Join(root, "opt/app/lib/log4j-core-2.14.1.jar"), "org.apache.logging.log4j", "log4j-core", "2.14.1")
-	debRoot, debVersion := debian(t, "liblog4j2-java")
+	deb := langtest.Debian(t, "liblog4j2-java")
+	debRoot, debVersion := deb.Root, deb.Version
 	if !strings.HasPrefix(debVersion, "2.19") {
 		t.Fatalf("liblog4j2-java candidate is %s, the test expects 2.19", debVersion)
 	}

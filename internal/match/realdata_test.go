@@ -270,42 +270,6 @@ func sha256Hex(b []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-// cached returns a directory under the user cache directory named by key,
-// calling build to fill it the first time (into a temporary directory
-// renamed into place only when build succeeds). The layout is the one the
-// language catalogers' tests use, so both share downloads.
-func cached(t testing.TB, key string, build func(dir string) error) string {
-	t.Helper()
-	base, err := os.UserCacheDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(base, "drydock-test", filepath.FromSlash(key))
-	if _, err := os.Stat(filepath.Join(dir, ".complete")); err == nil {
-		return dir
-	}
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".build-*")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(tmp)
-	if err := build(tmp); err != nil {
-		t.Fatalf("building %s: %v", key, err)
-	}
-	if err := os.WriteFile(filepath.Join(tmp, ".complete"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, dir); err != nil {
-		if _, err2 := os.Stat(filepath.Join(dir, ".complete")); err2 != nil {
-			t.Fatalf("caching %s: %v", key, err)
-		}
-	}
-	return dir
-}
-
 // run runs a program in dir with extra environment variables and returns
 // its standard output; a failure fails the test with its standard error.
 func run(t testing.TB, dir string, env []string, name string, args ...string) []byte {
@@ -328,33 +292,4 @@ func runErr(dir string, env []string, name string, args ...string) ([]byte, erro
 		return nil, fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, stderr.String())
 	}
 	return out, nil
-}
-
-// debian downloads the candidate version of a Debian package and unpacks
-// it; it returns the unpacked root (laid out like an image root) and the
-// version.
-func debian(t testing.TB, name string) (root, version string) {
-	t.Helper()
-	testutil.RequireTool(t, "apt-get")
-	testutil.RequireTool(t, "dpkg-deb")
-	for line := range strings.Lines(string(run(t, "", nil, "apt-cache", "policy", name))) {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "Candidate:"); ok {
-			version = strings.TrimSpace(v)
-		}
-	}
-	if version == "" || version == "(none)" {
-		t.Fatalf("apt-cache policy %s: no candidate version (run apt-get update)", name)
-	}
-	dir := cached(t, "deb/"+name+"_"+strings.ReplaceAll(version, ":", "%3a"), func(dir string) error {
-		if _, err := runErr(dir, nil, "apt-get", "download", "-q", name+"="+version); err != nil {
-			return err
-		}
-		debs, _ := filepath.Glob(filepath.Join(dir, "*.deb"))
-		if len(debs) != 1 {
-			return fmt.Errorf("apt-get download %s: %d files", name, len(debs))
-		}
-		_, err := runErr(dir, nil, "dpkg-deb", "-x", debs[0], filepath.Join(dir, "root"))
-		return err
-	})
-	return filepath.Join(dir, "root"), version
 }
