@@ -437,41 +437,36 @@ func (b *bench) push(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// Start the scans, wait for the first to finish (the workers are
-	// busy), push the blob, then count the scans that finished meanwhile.
-	putErr := make(chan error, 1)
-	go func() { putErr <- bu.putAll(ctx, s, "bench/busy") }()
-	var before int
-	for {
-		st, err := s.scanStatuses(ctx, "bench/busy")
-		if err != nil {
-			return err
-		}
-		before = countActive(st)
-		if before > 0 {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	busy, err := s.pushBlob(ctx, "bench/big", size, 99)
-	if err != nil {
+	// Start the scans (all manifests PUT, so that only the scan workers
+	// run beside the push), push the blob, then count the scans that
+	// finished meanwhile.
+	if err := bu.putAll(ctx, s, "bench/busy"); err != nil {
 		return err
 	}
 	st, err := s.scanStatuses(ctx, "bench/busy")
 	if err != nil {
 		return err
 	}
-	after := countActive(st)
-	if err := <-putErr; err != nil {
+	before := countActive(st)
+	if before == b.busyImages {
+		return fmt.Errorf("all %d scans finished before the push started: raise -busy-images", b.busyImages)
+	}
+	busy, err := s.pushBlob(ctx, "bench/big", size, 99)
+	if err != nil {
 		return err
 	}
+	st, err = s.scanStatuses(ctx, "bench/busy")
+	if err != nil {
+		return err
+	}
+	after := countActive(st)
 	if _, err := waitAll(ctx, s, "bench/busy", bu.digests, 50*time.Millisecond); err != nil {
 		return err
 	}
 	fmt.Printf("\npush: one %d MiB blob (POST, streamed PATCH, PUT), %d scan workers\n", b.bigMiB, b.workers)
 	fmt.Printf("  idle (median of %d): %s, %.0f MB/s\n", b.pushRuns, ms(medianDur(idle)), mbps(medianDur(idle)))
-	fmt.Printf("  while scanning:       %s, %.0f MB/s (%d scans finished during the push; %d of %d still to go after it)\n",
-		ms(busy), mbps(busy), after-before, b.busyImages-after, b.busyImages)
+	fmt.Printf("  while scanning:       %s, %.0f MB/s (%d of %d scans still to go when it started, %d when it ended)\n",
+		ms(busy), mbps(busy), b.busyImages-before, b.busyImages, b.busyImages-after)
 	fmt.Printf("  ratio busy/idle rate: %.2f\n", mbps(busy)/mbps(medianDur(idle)))
 	return nil
 }
