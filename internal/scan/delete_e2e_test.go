@@ -44,6 +44,25 @@ func TestRegistryDeleteClosesFindings(t *testing.T) {
 			t.Fatal(err)
 		}
 		mark := events[len(events)-1].ID
+		// The repository, created by the push under a CONTINUOUS_SCAN
+		// rule, was announced.
+		scopes := 0
+		for _, e := range events {
+			if e.DetailType == scan.DetailECRScanResourceChange {
+				scopes++
+				var d struct {
+					Repositories []map[string]string `json:"repositories"`
+				}
+				json.Unmarshal(e.Detail, &d)
+				if len(d.Repositories) != 1 || d.Repositories[0]["repository-name"] != "alpine/old" ||
+					d.Repositories[0]["previous-scan-frequency"] != "MANUAL" || d.Repositories[0]["scan-frequency"] != "CONTINUOUS_SCAN" {
+					t.Errorf("scope event %s", e.Detail)
+				}
+			}
+		}
+		if scopes != 1 {
+			t.Errorf("%d scope events for a repository created by a push, want 1", scopes)
+		}
 
 		req, err := http.NewRequest(http.MethodDelete, "http://"+s.host+"/v2/alpine/old/manifests/"+dg, nil)
 		if err != nil {

@@ -96,9 +96,23 @@ func (r *Registry) EnsureRepository(ctx context.Context, name string, now time.T
 	if repo, err := r.Repository(ctx, name); !errors.Is(err, ErrRepositoryNotFound) {
 		return repo, err
 	}
-	if _, err := r.db.ExecContext(ctx, `INSERT INTO registry_repositories (name, created_at) VALUES (?, ?)
-		ON CONFLICT (name) DO NOTHING`, name, ms(now)); err != nil {
-		return Repository{}, fmt.Errorf("store: create repository %s: %w", name, err)
+	// A repository created here (on a first push) is announced like one
+	// the ECR API creates (OutboxRepositoryCreated), in the same
+	// transaction; losing a race to another creator announces nothing.
+	err := r.db.InTx(ctx, func(tx *Tx) error {
+		var id int64
+		err := tx.QueryRowContext(ctx, `INSERT INTO registry_repositories (name, created_at) VALUES (?, ?)
+			ON CONFLICT (name) DO NOTHING RETURNING id`, name, ms(now)).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("store: create repository %s: %w", name, err)
+		}
+		return RecordRepositoryCreatedTx(ctx, tx, name, now)
+	})
+	if err != nil {
+		return Repository{}, err
 	}
 	return r.Repository(ctx, name)
 }
