@@ -210,12 +210,14 @@ func (s *Service) wire(region string, f *scan.Finding, meta *imageMeta) Finding 
 	if out.Description == "" {
 		out.Description = f.VulnerabilityID
 	}
-	x := s.scan.Exploitability(f)
-	if x.HasEPSS {
-		out.Epss = &EpssDetails{Score: x.EPSS}
-	}
-	if f.ExploitAvailable == "YES" && !x.KEVAdded.IsZero() {
-		out.ExploitabilityDetails = &ExploitabilityDetails{LastKnownExploitAt: awsapi.At(x.KEVAdded)}
+	if s.scan != nil { // nil only in tests of the shaping alone
+		x := s.scan.Exploitability(f)
+		if x.HasEPSS {
+			out.Epss = &EpssDetails{Score: x.EPSS}
+		}
+		if f.ExploitAvailable == "YES" && !x.KEVAdded.IsZero() {
+			out.ExploitabilityDetails = &ExploitabilityDetails{LastKnownExploitAt: awsapi.At(x.KEVAdded)}
+		}
 	}
 	out.Remediation.Recommendation.Text = f.Remediation
 	if out.Remediation.Recommendation.Text == "" {
