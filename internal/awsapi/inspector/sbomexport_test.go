@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/inspector2"
 	"github.com/aws/aws-sdk-go-v2/service/inspector2/types"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 	spdxjson "github.com/spdx/tools-golang/json"
 	"github.com/spdx/tools-golang/spdxlib"
 
@@ -74,14 +75,56 @@ func exportedFiles(t *testing.T, dir string) []string {
 	return out
 }
 
-// cyclonedxPackages parses a CycloneDX document with cyclonedx-go and
-// returns its spec version, metadata properties and the "name@version" of
-// its library components.
+// cyclonedx14Schema compiles the official CycloneDX 1.4 JSON schema that
+// ships in the cyclonedx-go module.
+func cyclonedx14Schema(t *testing.T) *jsonschema.Schema {
+	t.Helper()
+	out, err := exec.Command(testutil.RequireTool(t, "go"), "list", "-m", "-f", "{{.Dir}}", "github.com/CycloneDX/cyclonedx-go").Output()
+	if err != nil {
+		t.Fatalf("locate cyclonedx-go: %v", err)
+	}
+	dir := filepath.Join(strings.TrimSpace(string(out)), "schema")
+	c := jsonschema.NewCompiler()
+	for file, id := range map[string]string{
+		"bom-1.4.schema.json":   "http://cyclonedx.org/schema/bom-1.4.schema.json",
+		"spdx.schema.json":      "http://cyclonedx.org/schema/spdx.schema.json",
+		"jsf-0.82.schemax.json": "http://cyclonedx.org/schema/jsf-0.82.schema.json",
+	} {
+		f, err := os.Open(filepath.Join(dir, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc, err := jsonschema.UnmarshalJSON(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.AddResource(id, doc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := c.Compile("http://cyclonedx.org/schema/bom-1.4.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// cyclonedxPackages validates a CycloneDX document against the 1.4 JSON
+// schema, parses it with cyclonedx-go and returns its spec version,
+// metadata properties and the "name@version" of its library components.
 func cyclonedxPackages(t *testing.T, path string) (cdx.SpecVersion, map[string][]string, []string) {
 	t.Helper()
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
+	}
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	if err := cyclonedx14Schema(t).Validate(inst); err != nil {
+		t.Errorf("%s does not validate against the CycloneDX 1.4 schema: %v", path, err)
 	}
 	var bom cdx.BOM
 	if err := cdx.NewBOMDecoder(bytes.NewReader(raw), cdx.BOMFileFormatJSON).Decode(&bom); err != nil {
