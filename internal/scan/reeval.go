@@ -42,7 +42,7 @@ const (
 	reevalCursor = "reeval_generation"
 	// reevalBatch is how many (repository, image) pairs one transaction
 	// re-evaluates.
-	reevalBatch = 256
+	reevalBatch = 512
 	// keyBatch is how many keys one index lookup names (2 parameters each).
 	keyBatch = 250
 )
