@@ -439,8 +439,11 @@ func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?,",
 
 // storedFinding is what re-evaluation compares of a stored finding.
 type storedFinding struct {
-	id, status, body, reason string
+	status, body, reason string
 }
+
+// findingRef names one stored finding by its primary key.
+type findingRef struct{ repo, digest, key string }
 
 // pair is a (repository, image digest) pair.
 type pair struct{ repo, digest string }
@@ -465,8 +468,9 @@ func (s *Service) applyBatch(ctx context.Context, snap *vulndb.Snapshot, pb prep
 			return err
 		}
 		var opened, updated, write []Finding
-		var bodies, touch []string
-		gone := map[CloseReason][]string{}
+		var bodies []string
+		var touch []findingRef
+		gone := map[CloseReason][]findingRef{}
 		for i, t := range targets {
 			have := stored[pair{t.repo, t.digest}]
 			fresh := make(map[string]bool, len(results[i].findings))
@@ -485,7 +489,7 @@ func (s *Service) applyBatch(ctx context.Context, snap *vulndb.Snapshot, pb prep
 					g.Status, g.LastObservedAt, g.UpdatedAt = old.status, now, now
 					updated = append(updated, g)
 				default:
-					touch = append(touch, old.id)
+					touch = append(touch, findingRef{t.repo, t.digest, f.key})
 					continue
 				}
 				write = append(write, f)
@@ -500,18 +504,18 @@ func (s *Service) applyBatch(ctx context.Context, snap *vulndb.Snapshot, pb prep
 				if !ok {
 					reason = ClosedAdvisoryChanged
 				}
-				gone[reason] = append(gone[reason], old.id)
+				gone[reason] = append(gone[reason], findingRef{t.repo, t.digest, key})
 			}
 		}
 		var closed []Finding
 		for _, reason := range []CloseReason{ClosedAdvisoryWithdrawn, ClosedAdvisoryChanged} {
-			cl, err := closeByIDTx(ctx, tx, gone[reason], reason, now)
+			cl, err := closeByKeyTx(ctx, tx, gone[reason], reason, now)
 			if err != nil {
 				return err
 			}
 			closed = append(closed, cl...)
 		}
-		if err := touchByIDTx(ctx, tx, touch, now); err != nil {
+		if err := touchByKeyTx(ctx, tx, touch, now); err != nil {
 			return err
 		}
 		if err := upsertFindingsTx(ctx, tx, write, bodies, now); err != nil {
@@ -646,7 +650,7 @@ func storedFindingsTx(ctx context.Context, tx *store.Tx, targets []reevalTarget,
 			for _, v := range rs {
 				args = append(args, v)
 			}
-			rows, err := tx.QueryContext(ctx, `SELECT repository, image_digest, finding_key, finding_id, status, finding, package_ref, closed_reason FROM scan_findings
+			rows, err := tx.QueryContext(ctx, `SELECT repository, image_digest, finding_key, status, finding, package_ref, closed_reason FROM scan_findings
 				WHERE image_digest IN (`+placeholders(len(ds))+`) AND package_ref IN (`+placeholders(len(rs))+`)`, args...)
 			if err != nil {
 				return nil, fmt.Errorf("scan: stored findings: %w", err)
@@ -655,7 +659,7 @@ func storedFindingsTx(ctx context.Context, tx *store.Tx, targets []reevalTarget,
 				var p pair
 				var key, ref string
 				var f storedFinding
-				if err := rows.Scan(&p.repo, &p.digest, &key, &f.id, &f.status, &f.body, &ref, &f.reason); err != nil {
+				if err := rows.Scan(&p.repo, &p.digest, &key, &f.status, &f.body, &ref, &f.reason); err != nil {
 					rows.Close()
 					return nil, fmt.Errorf("scan: stored findings: %w", err)
 				}
@@ -676,23 +680,29 @@ func storedFindingsTx(ctx context.Context, tx *store.Tx, targets []reevalTarget,
 	return out, nil
 }
 
-// idChunk is how many finding ids one statement names.
-const idChunk = 500
+// refChunk is how many findings one statement names (3 parameters each).
+const refChunk = 300
 
-// closeByIDTx closes the open findings with the given ids for the reason
-// and returns them as closed.
-func closeByIDTx(ctx context.Context, tx *store.Tx, ids []string, reason CloseReason, now time.Time) ([]Finding, error) {
+// refsIn returns the condition and arguments naming findings by their
+// primary key.
+func refsIn(refs []findingRef) (string, []any) {
+	args := make([]any, 0, 3*len(refs))
+	for _, r := range refs {
+		args = append(args, r.repo, r.digest, r.key)
+	}
+	return `(repository, image_digest, finding_key) IN (VALUES ` + strings.TrimSuffix(strings.Repeat("(?, ?, ?),", len(refs)), ",") + `)`, args
+}
+
+// closeByKeyTx closes the open findings named for the reason and returns
+// them as closed.
+func closeByKeyTx(ctx context.Context, tx *store.Tx, refs []findingRef, reason CloseReason, now time.Time) ([]Finding, error) {
 	var out []Finding
 	t := ms(now)
-	for start := 0; start < len(ids); start += idChunk {
-		chunk := ids[start:min(start+idChunk, len(ids))]
-		args := []any{t, t, string(reason)}
-		for _, id := range chunk {
-			args = append(args, id)
-		}
+	for start := 0; start < len(refs); start += refChunk {
+		cond, args := refsIn(refs[start:min(start+refChunk, len(refs))])
 		rows, err := tx.QueryContext(ctx, `UPDATE scan_findings SET status = 'CLOSED', updated_at = ?, closed_at = ?, closed_reason = ?
-			WHERE finding_id IN (`+placeholders(len(chunk))+`) AND status <> 'CLOSED'
-			RETURNING finding, first_observed_at, last_observed_at`, args...)
+			WHERE `+cond+` AND status <> 'CLOSED'
+			RETURNING finding, first_observed_at, last_observed_at`, append([]any{t, t, string(reason)}, args...)...)
 		if err != nil {
 			return nil, fmt.Errorf("scan: close findings: %w", err)
 		}
@@ -720,16 +730,12 @@ func closeByIDTx(ctx context.Context, tx *store.Tx, ids []string, reason CloseRe
 	return out, nil
 }
 
-// touchByIDTx records that the findings with the given ids were observed
-// now (re-evaluation saw them again, unchanged).
-func touchByIDTx(ctx context.Context, tx *store.Tx, ids []string, now time.Time) error {
-	for start := 0; start < len(ids); start += idChunk {
-		chunk := ids[start:min(start+idChunk, len(ids))]
-		args := []any{ms(now)}
-		for _, id := range chunk {
-			args = append(args, id)
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE scan_findings SET last_observed_at = ? WHERE finding_id IN (`+placeholders(len(chunk))+`)`, args...); err != nil {
+// touchByKeyTx records that the findings named were observed now
+// (re-evaluation saw them again, unchanged).
+func touchByKeyTx(ctx context.Context, tx *store.Tx, refs []findingRef, now time.Time) error {
+	for start := 0; start < len(refs); start += refChunk {
+		cond, args := refsIn(refs[start:min(start+refChunk, len(refs))])
+		if _, err := tx.ExecContext(ctx, `UPDATE scan_findings SET last_observed_at = ? WHERE `+cond, append([]any{ms(now)}, args...)...); err != nil {
 			return fmt.Errorf("scan: observe findings: %w", err)
 		}
 	}
@@ -752,8 +758,8 @@ func recordReevaluationTx(ctx context.Context, tx *store.Tx, targets []reevalTar
 	}
 	for _, repo := range repos {
 		ds := byRepo[repo]
-		for start := 0; start < len(ds); start += idChunk {
-			chunk := ds[start:min(start+idChunk, len(ds))]
+		for start := 0; start < len(ds); start += refChunk {
+			chunk := ds[start:min(start+refChunk, len(ds))]
 			args := append([]any{ms(now), ms(vsu), gen, repo, gen}, chunk...)
 			res, err := tx.ExecContext(ctx, `UPDATE scan_scans SET completed_at = ?, vuln_source_updated_at = ?, generation = ?
 				WHERE repository = ? AND generation < ? AND image_digest IN (`+placeholders(len(chunk))+`)`, args...)

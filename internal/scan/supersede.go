@@ -42,27 +42,27 @@ func (s *Service) supersedeTx(ctx context.Context, tx *store.Tx, repo string, p 
 		if err != nil || ScanType(typ) != p.ScanType {
 			continue // never scanned, or scanned another way
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT finding_id, advisory_id, package_name FROM scan_findings
+		rows, err := tx.QueryContext(ctx, `SELECT finding_key, advisory_id, package_name FROM scan_findings
 			WHERE repository = ? AND image_digest = ? AND status <> 'CLOSED'`, repo, old)
 		if err != nil {
 			return fmt.Errorf("scan: findings of the replaced image %s@%s: %w", repo, old, err)
 		}
-		var fixed []string
+		var fixed []findingRef
 		for rows.Next() {
-			var id, vuln, pkg string
-			if err := rows.Scan(&id, &vuln, &pkg); err != nil {
+			var key, vuln, pkg string
+			if err := rows.Scan(&key, &vuln, &pkg); err != nil {
 				rows.Close()
 				return fmt.Errorf("scan: findings of the replaced image %s@%s: %w", repo, old, err)
 			}
 			if !still[[2]string{vuln, pkg}] {
-				fixed = append(fixed, id)
+				fixed = append(fixed, findingRef{repo, old, key})
 			}
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("scan: findings of the replaced image %s@%s: %w", repo, old, err)
 		}
-		closed, err := closeByIDTx(ctx, tx, fixed, ClosedFixedByNewImage, now)
+		closed, err := closeByKeyTx(ctx, tx, fixed, ClosedFixedByNewImage, now)
 		if err != nil {
 			return err
 		}
