@@ -462,3 +462,44 @@ func TestSbomExportCLI(t *testing.T) {
 		}
 	})
 }
+
+// TestSbomExportStaleAndCancel: an IN_PROGRESS export whose server stopped
+// (nothing written for longer than the stale limit) reads FAILED; a
+// running one can be cancelled once, and then reads CANCELLED.
+func TestSbomExportStaleAndCancel(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		s := newStack(t, db)
+		c := s.client(s.admin)
+		ctx := context.Background()
+		insert := func(id string, updated time.Time) {
+			t.Helper()
+			if _, err := db.ExecContext(ctx, `INSERT INTO inspector_sbom_exports (id, principal, format, status, destination, criteria, created_at, updated_at)
+				VALUES (?, 'admin', 'SPDX_2_3', 'IN_PROGRESS', '{"bucketName":"b-1","kmsKeyArn":"k"}', '{}', ?, ?)`,
+				id, updated.UnixMilli(), updated.UnixMilli()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		stale, running := "aaaaaaaa-0000-4000-8000-000000000001", "aaaaaaaa-0000-4000-8000-000000000002"
+		insert(stale, time.Now().Add(-time.Hour))
+		insert(running, time.Now())
+		got, err := c.GetSbomExport(ctx, &inspector2.GetSbomExportInput{ReportId: aws.String(stale)})
+		if err != nil || got.Status != types.ExternalReportStatusFailed || got.ErrorCode != types.ReportingErrorCodeInternalError {
+			t.Errorf("stale export: %+v %v", got, err)
+		}
+		got, err = c.GetSbomExport(ctx, &inspector2.GetSbomExportInput{ReportId: aws.String(running)})
+		if err != nil || got.Status != types.ExternalReportStatusInProgress || aws.ToString(got.S3Destination.BucketName) != "b-1" {
+			t.Errorf("running export: %+v %v", got, err)
+		}
+		if _, err := c.CancelSbomExport(ctx, &inspector2.CancelSbomExportInput{ReportId: aws.String(running)}); err != nil {
+			t.Fatal(err)
+		}
+		got, err = c.GetSbomExport(ctx, &inspector2.GetSbomExportInput{ReportId: aws.String(running)})
+		if err != nil || got.Status != types.ExternalReportStatusCancelled {
+			t.Errorf("cancelled export: %+v %v", got, err)
+		}
+		_, err = c.CancelSbomExport(ctx, &inspector2.CancelSbomExportInput{ReportId: aws.String(running)})
+		wantCode(t, "cancel twice", err, "ValidationException")
+		_, err = c.CancelSbomExport(ctx, &inspector2.CancelSbomExportInput{ReportId: aws.String("11111111-2222-3333-4444-555555555555")})
+		wantCode(t, "cancel an unknown export", err, "ResourceNotFoundException")
+	})
+}
