@@ -32,6 +32,8 @@ type Metrics struct {
 	bytesOut *prometheus.CounterVec
 	inFlight prometheus.Gauge
 	uploads  prometheus.Gauge
+	// uploading mirrors uploads for Uploading (a gauge cannot be read).
+	uploading atomic.Int64
 }
 
 // New returns Metrics on a fresh registry that also carries the Go runtime
@@ -87,6 +89,7 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 func (m *Metrics) UploadStarted() {
 	if m != nil {
 		m.uploads.Inc()
+		m.uploading.Add(1)
 	}
 }
 
@@ -94,8 +97,13 @@ func (m *Metrics) UploadStarted() {
 func (m *Metrics) UploadFinished() {
 	if m != nil {
 		m.uploads.Dec()
+		m.uploading.Add(-1)
 	}
 }
+
+// Uploading reports whether a blob upload request is being served (so
+// background work can give pushes the machine first).
+func (m *Metrics) Uploading() bool { return m != nil && m.uploading.Load() > 0 }
 
 // Handler serves the metrics in the Prometheus exposition formats.
 func (m *Metrics) Handler() http.Handler {

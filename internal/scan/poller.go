@@ -169,6 +169,10 @@ type RunOptions struct {
 	// indexer's catalogers are newer than their inventories' (default
 	// DefaultReindexRate; negative: never).
 	ReindexRate int
+	// Yield, when set, says a push is being served: scan workers start no
+	// new scan while it holds (up to 2 s at a time), so pushes keep their
+	// throughput beside a backlog of scans.
+	Yield func() bool
 	// WindowSweep is how often the monitoring windows are enforced
 	// (SweepWindows; default 1 min, and once at start).
 	WindowSweep time.Duration
@@ -183,7 +187,7 @@ func (s *Service) Run(ctx context.Context, o RunOptions) error {
 	if o.VulnRefresh <= 0 {
 		o.VulnRefresh = 30 * time.Second
 	}
-	w := &Workers{Queue: s.queue, Handler: s.handle, Concurrency: o.Concurrency, Poll: o.QueuePoll, Log: s.log, OnDead: s.jobDied}
+	w := &Workers{Queue: s.queue, Handler: s.handle, Concurrency: o.Concurrency, Poll: o.QueuePoll, Log: s.log, OnDead: s.jobDied, Yield: o.Yield}
 	defer s.startReindexer(ctx, o)()
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()

@@ -312,3 +312,51 @@ func TestWorkers(t *testing.T) {
 		}
 	})
 }
+
+// TestWorkersYield: while Yield holds, no job is claimed; a job runs once
+// Yield lets go, and after MaxYield even if it never does.
+func TestWorkersYield(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		if err := Migrate(ctx, db); err != nil {
+			t.Fatal(err)
+		}
+		q := NewQueue(db, QueueOptions{})
+		for _, c := range []struct {
+			name     string
+			releases int64 // Yield holds for this many calls (-1: always)
+			maxYield time.Duration
+		}{{"released", 5, time.Minute}, {"starved", -1, 100 * time.Millisecond}} {
+			var calls atomic.Int64
+			yield := func() bool {
+				n := calls.Add(1)
+				return c.releases < 0 || n <= c.releases
+			}
+			ran := make(chan int64, 1)
+			wctx, stop := context.WithCancel(ctx)
+			w := &Workers{Queue: q, Concurrency: 1, Poll: 20 * time.Millisecond, Yield: yield, MaxYield: c.maxYield,
+				Handler: func(ctx context.Context, j *Job) error { ran <- calls.Load(); return nil }}
+			errc := make(chan error, 1)
+			go func() { errc <- w.Run(wctx) }()
+			if _, err := q.Enqueue(ctx, NewJob{Repository: "r", Digest: "sha256:" + c.name, Kind: "basic"}); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case n := <-ran:
+				if c.releases >= 0 && n <= c.releases {
+					t.Errorf("%s: the job ran while Yield held (call %d)", c.name, n)
+				}
+				if c.releases < 0 && n < 2 {
+					t.Errorf("%s: the job ran without yielding (call %d)", c.name, n)
+				}
+			case <-time.After(60 * time.Second):
+				t.Fatalf("%s: the job never ran", c.name)
+			}
+			stop()
+			if err := <-errc; err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}

@@ -30,7 +30,38 @@ type Workers struct {
 	// OnDead, when set, is told about each job that died because its
 	// lease expired on its last attempt.
 	OnDead func(ctx context.Context, j Job)
-	Log    *slog.Logger
+	// Yield, when set, says that foreground work (a push) wants the
+	// machine: the workers claim no new job while it holds, for at most
+	// MaxYield at a time (default 2 s), so scans never starve.
+	Yield    func() bool
+	MaxYield time.Duration
+	Log      *slog.Logger
+}
+
+// yield waits while Yield holds, up to MaxYield. It reports false when ctx
+// ended.
+func (w *Workers) yield(ctx context.Context) bool {
+	if w.Yield == nil || !w.Yield() {
+		return true
+	}
+	max := w.MaxYield
+	if max <= 0 {
+		max = 2 * time.Second
+	}
+	deadline := time.NewTimer(max)
+	defer deadline.Stop()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for w.Yield() {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-deadline.C:
+			return true
+		case <-tick.C:
+		}
+	}
+	return true
 }
 
 // Run claims and runs jobs until ctx is cancelled, then waits for the
@@ -60,6 +91,10 @@ func (w *Workers) Run(ctx context.Context) error {
 			select {
 			case slots <- struct{}{}:
 			case <-ctx.Done():
+				return nil
+			}
+			if !w.yield(ctx) {
+				<-slots
 				return nil
 			}
 			j, err := w.Queue.Claim(ctx)
