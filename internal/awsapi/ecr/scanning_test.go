@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/drydockhq/drydock/internal/testutil/imagetest"
+	"github.com/drydockhq/drydock/internal/testutil/vulntest"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -39,11 +40,10 @@ import (
 	"github.com/drydockhq/drydock/internal/store/storetest"
 	"github.com/drydockhq/drydock/internal/testutil"
 	"github.com/drydockhq/drydock/internal/vulndb"
-	"github.com/drydockhq/drydock/internal/vulndb/feeds/alpine"
 	"github.com/drydockhq/drydock/internal/vulndb/osv"
 )
 
-const alpineSecdb = "feeds/alpine-secdb/v3.10/main.yaml"
+const alpineSecdb = vulntest.AlpineSecdbPath
 
 // importSecdb applies the real Alpine 3.10 secdb to the store of a data
 // directory as a vulnerability database generation, before `drydock
@@ -60,16 +60,7 @@ func importSecdb(t *testing.T, dataDir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(testutil.Fixture(t, alpineSecdb))
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := alpine.Parse(f, "alpine-secdb")
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := vdb.Apply(ctx, []vulndb.SourceUpdate{{Name: "alpine-secdb", Kind: "alpine-secdb", Data: data}}); err != nil {
+	if _, err := vdb.Apply(ctx, []vulndb.SourceUpdate{vulntest.AlpineSecdb(t)}); err != nil {
 		t.Fatal(err)
 	}
 	rec, err := os.ReadFile(testutil.Fixture(t, log4jRecord))
@@ -746,16 +737,7 @@ func mapsEqual(a, b map[string]int32) bool {
 // applySecdb is a newStackWith feed: the real Alpine 3.10 secdb.
 func applySecdb(t testing.TB) func(ctx context.Context, vdb *vulndb.DB) error {
 	return func(ctx context.Context, vdb *vulndb.DB) error {
-		f, err := os.Open(testutil.Fixture(t, alpineSecdb))
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		data, err := alpine.Parse(f, "alpine-secdb")
-		if err != nil {
-			return err
-		}
-		_, err = vdb.Apply(ctx, []vulndb.SourceUpdate{{Name: "alpine-secdb", Kind: "alpine-secdb", Data: data}})
+		_, err := vdb.Apply(ctx, []vulndb.SourceUpdate{vulntest.AlpineSecdb(t)})
 		return err
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -14,11 +13,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	sdkecr "github.com/aws/aws-sdk-go-v2/service/ecr"
-	"github.com/aws/smithy-go"
 
 	"github.com/drydockhq/drydock/internal/auth"
 	"github.com/drydockhq/drydock/internal/awsapi/ecr"
@@ -27,6 +22,7 @@ import (
 	"github.com/drydockhq/drydock/internal/scan"
 	"github.com/drydockhq/drydock/internal/store"
 	"github.com/drydockhq/drydock/internal/store/storetest"
+	"github.com/drydockhq/drydock/internal/testutil/awstest"
 	"github.com/drydockhq/drydock/internal/vulndb"
 )
 
@@ -145,21 +141,14 @@ func newStackWith(t testing.TB, db *store.DB, feed func(ctx context.Context, vdb
 }
 
 // client is aws-sdk-go-v2's ECR client for the stack, signing with key,
-// in region us-west-2. It retries connection errors only, so every API
-// answer (errors included) is seen as the server sent it: the SDK's
-// transport now and then closes a kept-alive connection under a request
-// it is reading (aws-sdk-go-v2 issue 2737, "use of closed network
-// connection"; a plain net/http client never sees it here), which its
-// default retryer retries too.
+// in region us-west-2, retrying connection errors only (see
+// awstest.Retryer).
 func (s *stack) client(k auth.AccessKey) *sdkecr.Client {
 	return sdkecr.New(sdkecr.Options{
 		Region:       "us-west-2",
 		BaseEndpoint: aws.String(s.URL),
-		Credentials:  credentials.NewStaticCredentialsProvider(k.ID, k.Secret, ""),
-		Retryer: retry.NewStandard(func(o *retry.StandardOptions) {
-			o.Retryables = []retry.IsErrorRetryable{retry.RetryableConnectionError{}}
-			o.RateLimiter = ratelimit.None
-		}),
+		Credentials:  awstest.Credentials(k),
+		Retryer:      awstest.Retryer(),
 	})
 }
 
@@ -195,12 +184,5 @@ func (s *stack) password(t *testing.T, c *sdkecr.Client) string {
 // wantCode fails unless err is an API error with the given code.
 func wantCode(t *testing.T, what string, err error, code string) {
 	t.Helper()
-	var apiErr smithy.APIError
-	if !errors.As(err, &apiErr) {
-		t.Errorf("%s: got %v, want %s", what, err, code)
-		return
-	}
-	if apiErr.ErrorCode() != code {
-		t.Errorf("%s: got %s (%s), want %s", what, apiErr.ErrorCode(), apiErr.ErrorMessage(), code)
-	}
+	awstest.WantCode(t, what, err, code)
 }

@@ -10,14 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drydockhq/drydock/internal/testutil/awstest"
 	"github.com/drydockhq/drydock/internal/testutil/imagetest"
+	"github.com/drydockhq/drydock/internal/testutil/vulntest"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/inspector2"
-	"github.com/aws/smithy-go"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -30,9 +28,7 @@ import (
 	"github.com/drydockhq/drydock/internal/scan"
 	"github.com/drydockhq/drydock/internal/store"
 	"github.com/drydockhq/drydock/internal/store/storetest"
-	"github.com/drydockhq/drydock/internal/testutil"
 	"github.com/drydockhq/drydock/internal/vulndb"
-	"github.com/drydockhq/drydock/internal/vulndb/feeds/alpine"
 )
 
 func TestMain(m *testing.M) { os.Exit(storetest.Main(m)) }
@@ -68,16 +64,7 @@ func newStack(t testing.TB, db *store.DB) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(testutil.Fixture(t, "feeds/alpine-secdb/v3.10/main.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := alpine.Parse(f, "alpine-secdb")
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := vdb.Apply(ctx, []vulndb.SourceUpdate{{Name: "alpine-secdb", Kind: "alpine-secdb", Data: data}}); err != nil {
+	if _, err := vdb.Apply(ctx, []vulndb.SourceUpdate{vulntest.AlpineSecdb(t)}); err != nil {
 		t.Fatal(err)
 	}
 	vix, err := vulndb.OpenIndex(ctx, vdb)
@@ -132,11 +119,8 @@ func (s *stack) client(k auth.AccessKey) *inspector2.Client {
 	return inspector2.New(inspector2.Options{
 		Region:       "us-west-2",
 		BaseEndpoint: aws.String(s.URL),
-		Credentials:  credentials.NewStaticCredentialsProvider(k.ID, k.Secret, ""),
-		Retryer: retry.NewStandard(func(o *retry.StandardOptions) {
-			o.Retryables = []retry.IsErrorRetryable{retry.RetryableConnectionError{}}
-			o.RateLimiter = ratelimit.None
-		}),
+		Credentials:  awstest.Credentials(k),
+		Retryer:      awstest.Retryer(),
 	})
 }
 
@@ -190,12 +174,5 @@ func downgraded(t testing.TB, img v1.Image) v1.Image {
 // wantCode fails unless err is an API error with the given code.
 func wantCode(t *testing.T, what string, err error, code string) {
 	t.Helper()
-	var apiErr smithy.APIError
-	if !errors.As(err, &apiErr) {
-		t.Errorf("%s: got %v, want %s", what, err, code)
-		return
-	}
-	if apiErr.ErrorCode() != code {
-		t.Errorf("%s: got %s (%s), want %s", what, apiErr.ErrorCode(), apiErr.ErrorMessage(), code)
-	}
+	awstest.WantCode(t, what, err, code)
 }
