@@ -91,26 +91,7 @@ func zstded(t testing.TB, b []byte) []byte {
 // library.
 func apkDB(t testing.TB, fixture string) []byte {
 	t.Helper()
-	f, err := os.Open(testutil.Fixture(t, fixture))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := tar.NewReader(zr)
-	for {
-		h, err := tr.Next()
-		if err != nil {
-			t.Fatalf("apk database not found: %v", err)
-		}
-		if strings.TrimPrefix(h.Name, "./") == "lib/apk/db/installed" {
-			b, _ := io.ReadAll(tr)
-			return b
-		}
-	}
+	return testutil.TarGzFile(t, fixture, "lib/apk/db/installed")
 }
 
 // records splits an apk database into its records.

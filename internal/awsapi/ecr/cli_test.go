@@ -365,7 +365,7 @@ func TestAWSCLI(t *testing.T) {
 		}
 	}
 	layoutDir := filepath.Join(t.TempDir(), "alpine")
-	sk("copy", "docker-archive:"+gunzipFixture(t, "images/alpine-3.10-docker-archive.tar.gz"), "oci:"+layoutDir+":3.10")
+	sk("copy", "docker-archive:"+testutil.GunzipFixture(t, "images/alpine-3.10-docker-archive.tar.gz"), "oci:"+layoutDir+":3.10")
 	l := readLayout(t, layoutDir, "3.10")
 	for _, tag := range []string{"3.10", "latest"} {
 		sk("copy", "--authfile", authFile, "--dest-tls-verify=false", "oci:"+layoutDir+":3.10", "docker://"+host+"/scanrepo-prod:"+tag)

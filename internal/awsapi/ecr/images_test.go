@@ -1,11 +1,7 @@
 package ecr_test
 
 import (
-	"compress/gzip"
 	"context"
-	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"testing"
@@ -26,32 +22,6 @@ import (
 	"github.com/drydockhq/drydock/internal/store/storetest"
 	"github.com/drydockhq/drydock/internal/testutil"
 )
-
-// gunzipFixture decompresses a .tar.gz fixture into a temporary file.
-func gunzipFixture(t testing.TB, rel string) string {
-	t.Helper()
-	f, err := os.Open(testutil.Fixture(t, rel))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(t.TempDir(), "image.tar")
-	w, err := os.Create(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(w, zr); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
 
 // want is what go-containerregistry (not Drydock) says of an image.
 type want struct {
@@ -99,7 +69,7 @@ type pushed struct {
 
 func pushContent(t *testing.T, s *stack, pw, repo string) pushed {
 	t.Helper()
-	alpine, err := tarball.ImageFromPath(gunzipFixture(t, "images/alpine-3.10-docker-archive.tar.gz"), nil)
+	alpine, err := tarball.ImageFromPath(testutil.GunzipFixture(t, "images/alpine-3.10-docker-archive.tar.gz"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

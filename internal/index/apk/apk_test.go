@@ -1,12 +1,8 @@
 package apk_test
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
-	"io"
-	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -20,29 +16,7 @@ import (
 // the standard library alone.
 func installedDB(t testing.TB, fixture string) []byte {
 	t.Helper()
-	f, err := os.Open(testutil.Fixture(t, fixture))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := tar.NewReader(zr)
-	for {
-		h, err := tr.Next()
-		if err != nil {
-			t.Fatalf("lib/apk/db/installed not found: %v", err)
-		}
-		if strings.TrimPrefix(h.Name, "./") == "lib/apk/db/installed" {
-			b, err := io.ReadAll(tr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return b
-		}
-	}
+	return testutil.TarGzFile(t, fixture, "lib/apk/db/installed")
 }
 
 // reference is an independent reading of the database: blank-line

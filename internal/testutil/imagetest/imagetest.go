@@ -7,10 +7,7 @@ package imagetest
 import (
 	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -28,27 +25,7 @@ const APKInstalled = "lib/apk/db/installed"
 // fixtures (gunzipped into the test's temporary directory).
 func Alpine310(t testing.TB) v1.Image {
 	t.Helper()
-	f, err := os.Open(testutil.Fixture(t, "images/alpine-3.10-docker-archive.tar.gz"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "alpine-3.10.tar")
-	out, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, zr); err != nil {
-		t.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
-	}
-	img, err := tarball.ImageFromPath(path, nil)
+	img, err := tarball.ImageFromPath(testutil.GunzipFixture(t, "images/alpine-3.10-docker-archive.tar.gz"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
