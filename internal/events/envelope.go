@@ -46,6 +46,11 @@ type Builder struct {
 	Account string
 	// Region is the envelope's region and the region of ARNs.
 	Region string
+	// Exploitability, when set, gives the EPSS score and KEV date of a
+	// finding's CVEs for Inspector2 Finding events (the scan service's
+	// Exploitability); unset, the events have no epss and no
+	// exploitabilityDetails.
+	Exploitability func(*scan.Finding) scan.Exploitability
 }
 
 // eventID is stable for one outbox row (and its n-th event), so a retry
@@ -116,10 +121,17 @@ type ScanEvent struct {
 	Source     string
 	DetailType string
 	Detail     json.RawMessage
+	// Image is the registry's metadata of the image of an Inspector2
+	// Finding row, read at delivery; nil when the image is gone.
+	Image *Image
 }
 
-// FromScan wraps one scan outbox row, whose detail is already
-// EventBridge-shaped, adding the resources AWS lists for its type.
+// FromScan wraps one scan outbox row, adding the resources AWS lists for
+// its type. Most details are stored EventBridge-shaped; an Inspector2
+// Finding row stores Drydock's scan.Finding, which becomes inspector2's
+// Finding in its event form (contract §11.5: Java-style timestamps, the
+// resource's provider fields and image copy) with the image ARN as the
+// envelope's resource.
 func (b Builder) FromScan(e ScanEvent) (Envelope, error) {
 	if !json.Valid(e.Detail) {
 		return Envelope{}, fmt.Errorf("events: scan outbox row %d: detail is not JSON", e.ID)
@@ -144,7 +156,19 @@ func (b Builder) FromScan(e ScanEvent) (Envelope, error) {
 		if d.RepositoryName != "" {
 			res = append(res, d.RepositoryName)
 		}
-	case "Inspector2 Finding":
+	case scan.DetailInspector2Finding:
+		if f, ok := storedFinding(e.Detail); ok {
+			detail, arn, err := b.findingEvent(f, e.Image)
+			if err != nil {
+				return Envelope{}, fmt.Errorf("events: scan outbox row %d: %w", e.ID, err)
+			}
+			e.Detail = detail
+			if arn != "" {
+				res = append(res, arn)
+			}
+			break
+		}
+		// A detail already in the event shape names its resources.
 		for _, r := range d.Resources {
 			if r.ID != "" {
 				res = append(res, r.ID)

@@ -44,6 +44,9 @@ type Options struct {
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	Log *slog.Logger
+	// Exploitability, when set, adds the EPSS score and the KEV date to
+	// Inspector2 Finding events (pass the scan service's Exploitability).
+	Exploitability func(*scan.Finding) scan.Exploitability
 }
 
 // Service reads the outboxes and delivers events to targets.
@@ -100,7 +103,7 @@ func New(ctx context.Context, o Options) (*Service, error) {
 	if err := o.Store.Migrate(ctx, "events", sub); err != nil {
 		return nil, fmt.Errorf("events: %w", err)
 	}
-	return &Service{db: o.Store, opts: o, builder: Builder{Account: o.Account, Region: o.Region}, log: o.Log}, nil
+	return &Service{db: o.Store, opts: o, builder: Builder{Account: o.Account, Region: o.Region, Exploitability: o.Exploitability}, log: o.Log}, nil
 }
 
 func (s *Service) now() time.Time { return s.opts.Now() }
@@ -133,7 +136,7 @@ func (s *Service) scanRows(ctx context.Context, after int64, limit int) ([]row, 
 		return nil, fmt.Errorf("events: scan outbox: %w", err)
 	}
 	defer rows.Close()
-	var out []row
+	var evs []ScanEvent
 	for rows.Next() {
 		var e ScanEvent
 		var created int64
@@ -142,6 +145,26 @@ func (s *Service) scanRows(ctx context.Context, after int64, limit int) ([]row, 
 			return nil, fmt.Errorf("events: scan outbox: %w", err)
 		}
 		e.CreatedAt, e.Detail = time.UnixMilli(created).UTC(), json.RawMessage(detail)
+		evs = append(evs, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("events: scan outbox: %w", err)
+	}
+	rows.Close()
+	// Finding events carry the image's current tags and push time, read
+	// after the outbox rows (one query at a time on the store).
+	imgs := &images{db: s.db, cache: map[imageKey]*Image{}}
+	out := make([]row, 0, len(evs))
+	for _, e := range evs {
+		if e.DetailType == scan.DetailInspector2Finding {
+			if f, ok := storedFinding(e.Detail); ok {
+				img, err := imgs.get(ctx, f.Repository, f.Digest)
+				if err != nil {
+					return nil, err
+				}
+				e.Image = img
+			}
+		}
 		r := row{id: e.ID, created: e.CreatedAt}
 		env, err := s.builder.FromScan(e)
 		if err != nil {
@@ -151,7 +174,7 @@ func (s *Service) scanRows(ctx context.Context, after int64, limit int) ([]row, 
 		}
 		out = append(out, r)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // row is one outbox row and the events it gives.

@@ -142,7 +142,7 @@ func (s *Service) coverage(ctx context.Context, req *awsapi.Request) ([]CoveredR
 		if md.EcrImage.Tags == nil {
 			md.EcrImage.Tags = []string{}
 		}
-		r := CoveredResource{ResourceType: "AWS_ECR_CONTAINER_IMAGE", ResourceID: s.imageArn(req.Region, repo, dg),
+		r := CoveredResource{ResourceType: "AWS_ECR_CONTAINER_IMAGE", ResourceID: ImageArn(req.Region, s.account.ID, repo, dg),
 			AccountID: s.account.ID, ScanType: "PACKAGE", ScanStatus: &st, ResourceMetadata: md, repository: repo, tags: tags}
 		if completed > 0 {
 			r.LastScannedAt = awsapi.At(time.UnixMilli(completed).UTC())

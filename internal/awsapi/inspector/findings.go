@@ -176,26 +176,58 @@ func (s *Service) images(ctx context.Context) (map[imageKey]*imageMeta, error) {
 	return out, rows.Err()
 }
 
-// imageArn is the resource id of an image.
-func (s *Service) imageArn(region, repo, digest string) string {
-	return "arn:aws:ecr:" + region + ":" + s.account.ID + ":repository/" + repo + "/" + digest
+// ImageArn is the resource id of an image: the ECR image ARN
+// arn:aws:ecr:REGION:ACCOUNT:repository/REPO/DIGEST.
+func ImageArn(region, account, repo, digest string) string {
+	return "arn:aws:ecr:" + region + ":" + account + ":repository/" + repo + "/" + digest
 }
 
-// wire turns a stored finding into inspector2's shape.
+// wire turns a stored finding into inspector2's shape, with the image's
+// registry metadata and the scan service's exploitability data.
+func (s *Service) wire(region string, f *scan.Finding, meta *imageMeta) Finding {
+	o := ShapeOptions{Account: s.account.ID, Region: region}
+	if meta != nil {
+		o.Tags, o.PushedAt = meta.Tags, meta.PushedAt
+	}
+	if s.scan != nil { // nil only in tests of the shaping alone
+		o.Exploitability = s.scan.Exploitability(f)
+	}
+	return Shape(f, o)
+}
+
+// ShapeOptions are what Shape needs beyond the stored finding: the
+// account and region the finding belongs to, what the registry knows of
+// the image (zero when it is gone), and the finding's exploitability.
+type ShapeOptions struct {
+	// Account is the registry (account) id; Region names the region in
+	// the resource ARN and details.
+	Account string
+	Region  string
+	// Tags and PushedAt are the image's current tags and push time; nil
+	// and zero leave them out (an image deleted since).
+	Tags     []string
+	PushedAt time.Time
+	// Exploitability is the EPSS score and KEV date of the finding's
+	// CVEs, from the scan service's current vulnerability snapshot.
+	Exploitability scan.Exploitability
+}
+
+// Shape turns a stored finding into inspector2's Finding, the one shape
+// both ListFindings and the Inspector2 Finding event are made from.
 //
 // The EPSS score and the date of the last known exploit are not stored
-// with the finding: they come from the scan service's current
-// vulnerability snapshot, so a daily EPSS update shows at once without
-// rewriting findings. epss is the highest score among the finding's CVEs.
-// exploitAvailable is the stored word (set from CISA's KEV catalogue at
-// scan time and kept current by re-evaluation); when it is YES,
-// exploitabilityDetails.lastKnownExploitAt is the date KEV added the CVE
-// (the latest, when the finding names several): the catalogue records
-// when active exploitation was confirmed, not each exploit seen after.
-func (s *Service) wire(region string, f *scan.Finding, meta *imageMeta) Finding {
+// with the finding: they come from o.Exploitability, so a daily EPSS
+// update shows at once without rewriting findings. epss is the highest
+// score among the finding's CVEs. exploitAvailable is the stored word
+// (set from CISA's KEV catalogue at scan time and kept current by
+// re-evaluation); when it is YES, exploitabilityDetails.lastKnownExploitAt
+// is the date KEV added the CVE (the latest, when the finding names
+// several): the catalogue records when active exploitation was
+// confirmed, not each exploit seen after.
+func Shape(f *scan.Finding, o ShapeOptions) Finding {
 	out := Finding{
 		FindingArn:       f.FindingArn,
-		AwsAccountID:     s.account.ID,
+		AwsAccountID:     o.Account,
 		Type:             "PACKAGE_VULNERABILITY",
 		Title:            f.Title,
 		Description:      f.Description,
@@ -210,26 +242,23 @@ func (s *Service) wire(region string, f *scan.Finding, meta *imageMeta) Finding 
 	if out.Description == "" {
 		out.Description = f.VulnerabilityID
 	}
-	if s.scan != nil { // nil only in tests of the shaping alone
-		x := s.scan.Exploitability(f)
-		if x.HasEPSS {
-			out.Epss = &EpssDetails{Score: x.EPSS}
-		}
-		if f.ExploitAvailable == "YES" && !x.KEVAdded.IsZero() {
-			out.ExploitabilityDetails = &ExploitabilityDetails{LastKnownExploitAt: awsapi.At(x.KEVAdded)}
-		}
+	if x := o.Exploitability; x.HasEPSS {
+		out.Epss = &EpssDetails{Score: x.EPSS}
+	}
+	if x := o.Exploitability; f.ExploitAvailable == "YES" && !x.KEVAdded.IsZero() {
+		out.ExploitabilityDetails = &ExploitabilityDetails{LastKnownExploitAt: awsapi.At(x.KEVAdded)}
 	}
 	out.Remediation.Recommendation.Text = f.Remediation
 	if out.Remediation.Recommendation.Text == "" {
 		out.Remediation.Recommendation.Text = "None Provided"
 	}
-	img := EcrContainerImage{RepositoryName: f.Repository, ImageHash: f.Digest, Registry: s.account.ID,
-		Architecture: f.Architecture, Platform: f.Platform}
-	if meta != nil {
-		img.ImageTags, img.PushedAt = meta.Tags, awsapi.At(meta.PushedAt)
+	img := EcrContainerImage{RepositoryName: f.Repository, ImageHash: f.Digest, Registry: o.Account,
+		Architecture: f.Architecture, Platform: f.Platform, ImageTags: o.Tags}
+	if !o.PushedAt.IsZero() {
+		img.PushedAt = awsapi.At(o.PushedAt)
 	}
-	out.Resources = []Resource{{Type: "AWS_ECR_CONTAINER_IMAGE", ID: s.imageArn(region, f.Repository, f.Digest),
-		Partition: "aws", Region: region, Details: ResourceDetails{AwsEcrContainerImage: img}}}
+	out.Resources = []Resource{{Type: "AWS_ECR_CONTAINER_IMAGE", ID: ImageArn(o.Region, o.Account, f.Repository, f.Digest),
+		Partition: "aws", Region: o.Region, Details: ResourceDetails{AwsEcrContainerImage: img}}}
 	p := f.Package
 	vd := &PackageVulnerabilityDetails{
 		VulnerabilityID: f.VulnerabilityID,
