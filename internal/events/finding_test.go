@@ -14,23 +14,8 @@ import (
 // command, which Drydock does not know), its timestamps written as the
 // example writes them, whatever the stored time's zone.
 func TestFindingEnvelope(t *testing.T) {
-	berlin := time.FixedZone("CEST", 2*3600)
-	digest := "sha256:84f507df33c6864d49c296fb734192696e4cb6f78166ac51ac8b9b118181085d"
-	observed := time.Date(2024, 9, 4, 18, 55, 38, 411e6, berlin) // 16:55:38.411 UTC
-	f := scan.Finding{
-		FindingArn: "arn:aws:inspector2:eu-central-1:123456789012:finding/abc", Repository: "inspector2", Digest: digest,
-		VulnerabilityID: "CVE-2024-6119", Title: "CVE-2024-6119 - libssl3t64, openssl", Description: "Possible denial of service in X.509 name checks",
-		Severity: "MEDIUM", CVSS: []scan.CVSS{},
-		ReferenceURLs:          []string{"https://www.cve.org/CVERecord?id=CVE-2024-6119", "https://ubuntu.com/security/notices/USN-6986-1"},
-		RelatedVulnerabilities: []string{"USN-6986-1"}, Source: "UBUNTU_CVE",
-		SourceURL:      "https://people.canonical.com/~ubuntu-security/cve/2024/CVE-2024-6119.html",
-		VendorSeverity: "medium", VendorCreatedAt: time.Date(2024, 9, 3, 0, 0, 0, 0, time.UTC),
-		Package: scan.VulnerablePackage{Arch: "ARM64", Name: "libssl3t64", PackageManager: "OS", Release: "0ubuntu3.2",
-			SourceLayerHash: "sha256:1567e7ea90b67fc95ccdeeec39bdc3045098dee7e0c604975b957a9f8c0e9616", Version: "3.0.13",
-			FixedInVersion: "0:3.0.13-0ubuntu3.4"},
-		FixAvailable: "YES", ExploitAvailable: "NO", Platform: "UBUNTU_24_04", Architecture: "arm64",
-		Status: "ACTIVE", FirstObservedAt: observed, LastObservedAt: observed, UpdatedAt: observed,
-	}
+	f := exampleFinding()
+	digest := f.Digest
 	stored, err := json.Marshal(f)
 	if err != nil {
 		t.Fatal(err)
@@ -93,6 +78,44 @@ func TestFindingEnvelope(t *testing.T) {
 		}
 		if _, ok := im["pushedAt"]; ok {
 			t.Errorf("%s of a deleted image has a push time: %v", which, im)
+		}
+	}
+}
+
+// exampleFinding is a stored finding with the values of the contract's
+// §11.5 example, its times in a zone other than UTC.
+func exampleFinding() scan.Finding {
+	berlin := time.FixedZone("CEST", 2*3600)
+	observed := time.Date(2024, 9, 4, 18, 55, 38, 411e6, berlin) // 16:55:38.411 UTC
+	return scan.Finding{
+		Digest:     "sha256:84f507df33c6864d49c296fb734192696e4cb6f78166ac51ac8b9b118181085d",
+		FindingArn: "arn:aws:inspector2:eu-central-1:123456789012:finding/abc", Repository: "inspector2",
+		VulnerabilityID: "CVE-2024-6119", Title: "CVE-2024-6119 - libssl3t64, openssl", Description: "Possible denial of service in X.509 name checks",
+		Severity: "MEDIUM", CVSS: []scan.CVSS{},
+		ReferenceURLs:          []string{"https://www.cve.org/CVERecord?id=CVE-2024-6119", "https://ubuntu.com/security/notices/USN-6986-1"},
+		RelatedVulnerabilities: []string{"USN-6986-1"}, Source: "UBUNTU_CVE",
+		SourceURL:      "https://people.canonical.com/~ubuntu-security/cve/2024/CVE-2024-6119.html",
+		VendorSeverity: "medium", VendorCreatedAt: time.Date(2024, 9, 3, 0, 0, 0, 0, time.UTC),
+		Package: scan.VulnerablePackage{Arch: "ARM64", Name: "libssl3t64", PackageManager: "OS", Release: "0ubuntu3.2",
+			SourceLayerHash: "sha256:1567e7ea90b67fc95ccdeeec39bdc3045098dee7e0c604975b957a9f8c0e9616", Version: "3.0.13",
+			FixedInVersion: "0:3.0.13-0ubuntu3.4"},
+		FixAvailable: "YES", ExploitAvailable: "NO", Platform: "UBUNTU_24_04", Architecture: "arm64",
+		Status: "ACTIVE", FirstObservedAt: observed, LastObservedAt: observed, UpdatedAt: observed,
+	}
+}
+
+// BenchmarkFindingEnvelope measures turning one stored finding into its
+// Inspector2 Finding envelope (JSON in, JSON out), without the store.
+func BenchmarkFindingEnvelope(b *testing.B) {
+	stored, err := json.Marshal(exampleFinding())
+	if err != nil {
+		b.Fatal(err)
+	}
+	bl := Builder{Account: "123456789012", Region: "eu-central-1"}
+	img := &Image{Tags: []string{"ubuntu_latest"}, PushedAt: time.Date(2024, 9, 4, 16, 55, 28, 0, time.UTC)}
+	for b.Loop() {
+		if _, err := bl.FromScan(ScanEvent{ID: 1, DetailType: scan.DetailInspector2Finding, Detail: stored, Image: img}); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
