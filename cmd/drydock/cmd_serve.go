@@ -124,7 +124,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		scansDone <- scanner.Run(scanCtx, scan.RunOptions{Concurrency: *scanWorkers, ReindexRate: reindexRate(*reindexPerMinute), Yield: metrics.Uploading})
 	}()
 	// Events: outbox rows go to the webhook targets (docs/events.md).
-	eventSvc, err := events.New(ctx, events.Options{Store: db, Account: account.ID, Region: *region, Log: e.log})
+	eventSvc, err := events.New(ctx, events.Options{Store: db, Account: account.ID, Region: *region, Log: e.log, Exploitability: scanner.Exploitability})
 	if err != nil {
 		return err
 	}
