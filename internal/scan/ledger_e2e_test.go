@@ -109,5 +109,17 @@ func TestLedgerFixedByNewImage(t *testing.T) {
 		if len(got) != 0 {
 			t.Errorf("the re-scan reopened %s", strings.Join(got, ", "))
 		}
+
+		// A rollback: the tag moves back to the vulnerable image, whose
+		// findings are open again.
+		if d := s.push(t, vulnerable, "app/api:prod"); d != oldDigest {
+			t.Fatalf("pushed %s again as %s", oldDigest, d)
+		}
+		res := waitFindings(t, s, "app/api", oldDigest, want)
+		for _, f := range res.Findings {
+			if f.Status != scan.FindingActive {
+				t.Errorf("reinstated %s: %s", f.VulnerabilityID, f.Status)
+			}
+		}
 	})
 }

@@ -125,6 +125,9 @@ func (s *Service) pollPushes(ctx context.Context, limit int) (int, error) {
 				}
 				continue
 			}
+			if err := s.reinstateTx(ctx, tx, st.repo, st.digest, now); err != nil {
+				return err
+			}
 			err := s.startTx(ctx, tx, st.repo, st.digest, st.p, now)
 			if errors.Is(err, ErrLimitExceeded) {
 				// Pushed again inside its window (a new tag on the same
