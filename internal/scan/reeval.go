@@ -122,6 +122,13 @@ func (s *Service) Reevaluate(ctx context.Context) (ReevalStats, error) {
 	}
 	snap := s.opts.Vulns.Snapshot()
 	target := snap.Generation()
+	if target > 0 {
+		n, err := s.scanUnavailable(ctx)
+		if err != nil {
+			return st, err
+		}
+		st.Rescans += n
+	}
 	cursor, ok, err := s.ReevaluationCursor(ctx)
 	if err != nil {
 		return st, err
@@ -134,7 +141,7 @@ func (s *Service) Reevaluate(ctx context.Context) (ReevalStats, error) {
 		if err != nil {
 			return st, err
 		}
-		st.From, st.Rescans = target, n
+		st.From, st.Rescans = target, st.Rescans+n
 		err = s.db.InTx(ctx, func(tx *store.Tx) error { return setCursorTx(ctx, tx, reevalCursor, target) })
 		st.Duration = time.Since(start)
 		return st, err
@@ -157,7 +164,7 @@ func (s *Service) Reevaluate(ctx context.Context) (ReevalStats, error) {
 		if err != nil {
 			return st, err
 		}
-		st.Rescans = n
+		st.Rescans += n
 		err = s.db.InTx(ctx, func(tx *store.Tx) error { return setCursorTx(ctx, tx, reevalCursor, target) })
 		st.Duration = time.Since(start)
 		return st, err
@@ -185,7 +192,7 @@ func (s *Service) Reevaluate(ctx context.Context) (ReevalStats, error) {
 	if err != nil {
 		return st, err
 	}
-	st.Rescans = n
+	st.Rescans += n
 	repos, err := s.continuousRepositories(ctx, cfg)
 	if err != nil {
 		return st, err
@@ -837,4 +844,63 @@ func (s *Service) runReevaluation(ctx context.Context, j *Job) error {
 	}
 	j.MarkFinished()
 	return nil
+}
+
+// scanUnavailable queues the scans of images whose findings were
+// unavailable because the vulnerability database was empty, now that it
+// is not. It returns how many it queued.
+func (s *Service) scanUnavailable(ctx context.Context) (int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT repository, image_digest, scan_type FROM scan_scans WHERE status = ?`, StatusFindingsUnavail)
+	if err != nil {
+		return 0, fmt.Errorf("scan: images without findings: %w", err)
+	}
+	type image struct {
+		repo, digest string
+		typ          ScanType
+	}
+	var images []image
+	for rows.Next() {
+		var im image
+		var typ string
+		if err := rows.Scan(&im.repo, &im.digest, &typ); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("scan: images without findings: %w", err)
+		}
+		im.typ = ScanType(typ)
+		images = append(images, im)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(images) == 0 {
+		return 0, err
+	}
+	cfg, err := s.RegistryScanningConfiguration(ctx)
+	if err != nil {
+		return 0, err
+	}
+	queued := 0
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		queued = 0
+		for _, im := range images {
+			freq := Manual
+			if im.typ == Enhanced {
+				freq = cfg.Effective(im.repo, false).ScanFrequency
+			}
+			raw, err := json.Marshal(payload{ScanType: im.typ, Frequency: freq, Trigger: "push"})
+			if err != nil {
+				return err
+			}
+			added, err := s.queue.EnqueueTx(ctx, tx, NewJob{Repository: im.repo, Digest: im.digest, Kind: kindScan, Payload: string(raw)})
+			if err != nil {
+				return err
+			}
+			if added {
+				queued++
+			}
+		}
+		return nil
+	})
+	if err == nil && queued > 0 {
+		s.queue.Wake()
+	}
+	return queued, err
 }

@@ -737,3 +737,38 @@ func TestReevaluateInterrupted(t *testing.T) {
 		}
 	})
 }
+
+// TestFindingsUnavailable: an image scanned before any advisory was loaded
+// shows FINDINGS_UNAVAILABLE (not a clean result); when the database gains
+// its first generation, re-evaluation scans it.
+func TestFindingsUnavailable(t *testing.T) {
+	d := loadGoDelta(t)
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		e := newReevalEnv(t, db, &vulndb.FeedData{})
+		if g := e.vix.Snapshot().Generation(); g != 0 {
+			t.Fatalf("an empty feed made generation %d", g)
+		}
+		if _, err := e.svc.PutRegistryScanningConfiguration(ctx, Config{ScanType: Enhanced}); err != nil {
+			t.Fatal(err)
+		}
+		e.addImage(t, "team/app", digestN(0), goPackages(d.older[:20], "app/server", digestN(100)), ContinuousScan)
+		e.drain(t)
+		st, err := e.svc.ScanStatus(ctx, "team/app", digestN(0))
+		if err != nil || st.Status != StatusFindingsUnavail || st.Description != descNoDatabase {
+			t.Fatalf("status before any advisory: %+v %v", st, err)
+		}
+		e.apply(t, d.oldFeed)
+		if _, err := e.svc.Reevaluate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		e.drain(t)
+		st, err = e.svc.ScanStatus(ctx, "team/app", digestN(0))
+		if err != nil || st.Status != StatusActive {
+			t.Fatalf("status after the first generation: %+v %v", st, err)
+		}
+		if n := len(e.findings(t)); n == 0 {
+			t.Error("no findings for modules the Go database names")
+		}
+	})
+}

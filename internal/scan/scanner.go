@@ -43,6 +43,7 @@ const (
 	descOnPush      = "Scan on push is selected for image."
 	descUnsupported = "UnsupportedImageError: The operating system and/or package manager are not supported."
 	descQuota       = "The registry's basic scan quota of 100000 scans per 24 hours is exceeded."
+	descNoDatabase  = "Findings are unavailable: the vulnerability database holds no advisories yet (drydock db update or db import)."
 )
 
 // LimitExceededMessage is ECR's message for ErrLimitExceeded.
@@ -136,6 +137,13 @@ func (s *Service) startTx(ctx context.Context, tx *store.Tx, repo, dg string, p 
 			return fmt.Errorf("scan: registry quota: %w", err)
 		}
 		if n >= RegistryQuota {
+			if p.Trigger == "push" {
+				// Nobody is there to be told: the image shows why it
+				// was not scanned.
+				if err := s.recordStatusTx(ctx, tx, repo, dg, p.ScanType, StatusLimitExceeded, descQuota, now); err != nil {
+					return err
+				}
+			}
 			return ErrLimitExceeded
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO scan_starts (repository, image_digest, started_at) VALUES (?, ?, ?)`, repo, dg, ms(now)); err != nil {
@@ -156,6 +164,19 @@ func (s *Service) startTx(ctx context.Context, tx *store.Tx, repo, dg string, p 
 	}
 	_, err = s.queue.EnqueueTx(ctx, tx, NewJob{Repository: repo, Digest: dg, Kind: kindScan, Payload: string(raw)})
 	return err
+}
+
+// recordStatusTx records a scan status without a scan (a push the quota
+// refused, findings that cannot be made).
+func (s *Service) recordStatusTx(ctx context.Context, tx *store.Tx, repo, dg string, typ ScanType, status, desc string, now time.Time) error {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO scan_scans (repository, image_digest, scan_type, status, description, started_at, completed_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repository, image_digest) DO UPDATE SET
+		scan_type = excluded.scan_type, status = excluded.status, description = excluded.description,
+		started_at = excluded.started_at, completed_at = excluded.completed_at`,
+		repo, dg, string(typ), status, desc, ms(now), ms(now)); err != nil {
+		return fmt.Errorf("scan: record status of %s@%s: %w", repo, dg, err)
+	}
+	return nil
 }
 
 // StartImageScan starts a basic scan of an image (ECR StartImageScan). It
@@ -412,8 +433,21 @@ func (s *Service) scan(ctx context.Context, j *Job, p payload) error {
 		}
 		return err
 	}
-	if s.opts.Vulns == nil {
-		return errors.New("no vulnerability database")
+	if s.opts.Vulns == nil || s.opts.Vulns.Snapshot().Generation() == 0 {
+		// No advisory was ever loaded: an empty result would read as
+		// "no vulnerabilities". The image waits for the database (a new
+		// generation re-evaluates continuous images; others are scanned
+		// again on push or on request).
+		err := s.db.InTx(ctx, func(tx *store.Tx) error {
+			if err := s.setStatus(ctx, tx, repo, dg, StatusFindingsUnavail, descNoDatabase); err != nil {
+				return err
+			}
+			return s.queue.CompleteTx(ctx, tx, j)
+		})
+		if err == nil {
+			j.MarkFinished()
+		}
+		return err
 	}
 	snap := s.opts.Vulns.Snapshot()
 	res, err := s.matchers.get(snap).Match(ctx, pkgs)

@@ -2,6 +2,7 @@ package scan
 
 import (
 	"context"
+	"fmt"
 	"encoding/json"
 	"errors"
 	"reflect"
@@ -177,6 +178,21 @@ func TestRegistryQuota(t *testing.T) {
 		}
 		if err := start("second"); !errors.Is(err, ErrLimitExceeded) {
 			t.Fatalf("scan past the registry quota: %v", err)
+		}
+		// A push past the quota records why its image was not scanned.
+		// (the push poller goes on with its transaction after the refusal).
+		err = db.InTx(ctx, func(tx *store.Tx) error {
+			err := s.startTx(ctx, tx, "pushed", "sha256:c", payload{ScanType: Basic, Frequency: ScanOnPush, Trigger: "push"}, clk.Now())
+			if !errors.Is(err, ErrLimitExceeded) {
+				return fmt.Errorf("push past the registry quota: %v", err)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st, err := s.ScanStatus(ctx, "pushed", "sha256:c"); err != nil || st.Status != StatusLimitExceeded || st.Description != descQuota {
+			t.Errorf("status of the push past the quota: %+v %v", st, err)
 		}
 		clk.Add(ImageScanWindow)
 		if err := start("second"); err != nil {

@@ -27,7 +27,7 @@ func TestPullTimeAndExpiryThroughCLI(t *testing.T) {
 	img := imagetest.Alpine310(t)
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		s := newStack(t, db)
+		s := newStackWith(t, db, applySecdb(t)) // an empty database leaves findings unavailable
 		c := s.client(s.Admin)
 		awsCLI := newCLI(t, s.URL, s.Admin.ID, s.Admin.Secret)
 		if _, err := s.Scan.PutRegistryScanningConfiguration(ctx, scan.Config{ScanType: scan.Enhanced}); err != nil {
