@@ -56,36 +56,46 @@ func (s *Service) closeFindingsTx(ctx context.Context, tx *store.Tx, repo string
 		}
 	}
 	t := ms(now)
-	rows, err := tx.QueryContext(ctx, `UPDATE scan_findings SET status = 'CLOSED', updated_at = ?, closed_at = ?, closed_reason = ?
+	closed, err := changeFindingsTx(ctx, tx, FindingClosed, reason, now, `UPDATE scan_findings SET status = 'CLOSED', updated_at = ?, closed_at = ?, closed_reason = ?
 		WHERE `+where+` AND status <> 'CLOSED'
 		RETURNING finding, first_observed_at, last_observed_at`, append([]any{t, t, string(reason)}, args...)...)
 	if err != nil {
-		return 0, fmt.Errorf("scan: close findings of %s: %w", repo, err)
-	}
-	var closed []Finding
-	for rows.Next() {
-		var body string
-		var first, last int64
-		if err := rows.Scan(&body, &first, &last); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("scan: close findings of %s: %w", repo, err)
-		}
-		var f Finding
-		if err := json.Unmarshal([]byte(body), &f); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("scan: stored finding: %w", err)
-		}
-		f.Status, f.FirstObservedAt, f.LastObservedAt, f.UpdatedAt = FindingClosed, fromMS(first), fromMS(last), now
-		closed = append(closed, f)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return 0, fmt.Errorf("scan: close findings of %s: %w", repo, err)
 	}
 	if err := s.findingEventsTx(ctx, tx, nil, nil, closed, now); err != nil {
 		return 0, err
 	}
 	return len(closed), nil
+}
+
+// changeFindingsTx runs query, an UPDATE of scan_findings ending in
+// "RETURNING finding, first_observed_at, last_observed_at", and returns the
+// findings it changed as they now stand: in status, updated now, and when
+// closed, closed now for reason.
+func changeFindingsTx(ctx context.Context, tx *store.Tx, status string, reason CloseReason, now time.Time, query string, args ...any) ([]Finding, error) {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Finding
+	for rows.Next() {
+		var body string
+		var first, last int64
+		if err := rows.Scan(&body, &first, &last); err != nil {
+			return nil, err
+		}
+		var f Finding
+		if err := json.Unmarshal([]byte(body), &f); err != nil {
+			return nil, fmt.Errorf("stored finding: %w", err)
+		}
+		f.Status, f.FirstObservedAt, f.LastObservedAt, f.UpdatedAt = status, fromMS(first), fromMS(last), now
+		if status == FindingClosed {
+			f.ClosedAt, f.ClosedReason = now, reason
+		}
+		out = append(out, f)
+	}
+	return out, rows.Err()
 }
 
 // findingEventsTx writes one Inspector2 Finding event for each finding

@@ -707,32 +707,13 @@ func closeByKeyTx(ctx context.Context, tx *store.Tx, refs []findingRef, reason C
 	t := ms(now)
 	for start := 0; start < len(refs); start += refChunk {
 		cond, args := refsIn(refs[start:min(start+refChunk, len(refs))])
-		rows, err := tx.QueryContext(ctx, `UPDATE scan_findings SET status = 'CLOSED', updated_at = ?, closed_at = ?, closed_reason = ?
+		closed, err := changeFindingsTx(ctx, tx, FindingClosed, reason, now, `UPDATE scan_findings SET status = 'CLOSED', updated_at = ?, closed_at = ?, closed_reason = ?
 			WHERE `+cond+` AND status <> 'CLOSED'
 			RETURNING finding, first_observed_at, last_observed_at`, append([]any{t, t, string(reason)}, args...)...)
 		if err != nil {
 			return nil, fmt.Errorf("scan: close findings: %w", err)
 		}
-		for rows.Next() {
-			var body string
-			var first, last int64
-			if err := rows.Scan(&body, &first, &last); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("scan: close findings: %w", err)
-			}
-			var f Finding
-			if err := json.Unmarshal([]byte(body), &f); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("scan: stored finding: %w", err)
-			}
-			f.Status, f.FirstObservedAt, f.LastObservedAt, f.UpdatedAt = FindingClosed, fromMS(first), fromMS(last), now
-			f.ClosedAt, f.ClosedReason = now, reason
-			out = append(out, f)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("scan: close findings: %w", err)
-		}
+		out = append(out, closed...)
 	}
 	return out, nil
 }

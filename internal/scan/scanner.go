@@ -556,27 +556,10 @@ func storeFindings(ctx context.Context, tx *store.Tx, repo, dg string, fs []Find
 		return nil, nil, err
 	}
 	t := ms(now)
-	rows, err = tx.QueryContext(ctx, `UPDATE scan_findings SET status = 'CLOSED', updated_at = ?, closed_at = ?, closed_reason = ?
+	closed, err = changeFindingsTx(ctx, tx, FindingClosed, ClosedNotObserved, now, `UPDATE scan_findings SET status = 'CLOSED', updated_at = ?, closed_at = ?, closed_reason = ?
 		WHERE repository = ? AND image_digest = ? AND status <> 'CLOSED' AND last_observed_at < ?
 		RETURNING finding, first_observed_at, last_observed_at`, t, t, string(ClosedNotObserved), repo, dg, t)
 	if err != nil {
-		return nil, nil, fmt.Errorf("scan: close findings: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var body string
-		var first, last int64
-		if err := rows.Scan(&body, &first, &last); err != nil {
-			return nil, nil, fmt.Errorf("scan: close findings: %w", err)
-		}
-		var f Finding
-		if err := json.Unmarshal([]byte(body), &f); err != nil {
-			return nil, nil, fmt.Errorf("scan: stored finding: %w", err)
-		}
-		f.Status, f.FirstObservedAt, f.LastObservedAt, f.UpdatedAt = FindingClosed, fromMS(first), fromMS(last), now
-		closed = append(closed, f)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, nil, fmt.Errorf("scan: close findings: %w", err)
 	}
 	return created, closed, nil

@@ -2,7 +2,6 @@ package scan
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -80,30 +79,10 @@ func (s *Service) supersedeTx(ctx context.Context, tx *store.Tx, repo string, p 
 // finding is announced.
 func (s *Service) reinstateTx(ctx context.Context, tx *store.Tx, repo, dg string, now time.Time) error {
 	t := ms(now)
-	rows, err := tx.QueryContext(ctx, `UPDATE scan_findings SET status = 'ACTIVE', updated_at = ?, closed_at = 0, closed_reason = ''
+	reopened, err := changeFindingsTx(ctx, tx, FindingActive, "", now, `UPDATE scan_findings SET status = 'ACTIVE', updated_at = ?, closed_at = 0, closed_reason = ''
 		WHERE repository = ? AND image_digest = ? AND status = 'CLOSED' AND closed_reason = ?
 		RETURNING finding, first_observed_at, last_observed_at`, t, repo, dg, string(ClosedFixedByNewImage))
 	if err != nil {
-		return fmt.Errorf("scan: reinstate findings of %s@%s: %w", repo, dg, err)
-	}
-	var reopened []Finding
-	for rows.Next() {
-		var body string
-		var first, last int64
-		if err := rows.Scan(&body, &first, &last); err != nil {
-			rows.Close()
-			return fmt.Errorf("scan: reinstate findings of %s@%s: %w", repo, dg, err)
-		}
-		var f Finding
-		if err := json.Unmarshal([]byte(body), &f); err != nil {
-			rows.Close()
-			return fmt.Errorf("scan: stored finding: %w", err)
-		}
-		f.Status, f.FirstObservedAt, f.LastObservedAt, f.UpdatedAt = FindingActive, fromMS(first), fromMS(last), now
-		reopened = append(reopened, f)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return fmt.Errorf("scan: reinstate findings of %s@%s: %w", repo, dg, err)
 	}
 	return s.findingEventsTx(ctx, tx, reopened, nil, nil, now)
