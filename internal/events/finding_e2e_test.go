@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -17,15 +16,12 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/drydockhq/drydock/internal/blob"
-	"github.com/drydockhq/drydock/internal/registry"
 	"github.com/drydockhq/drydock/internal/scan"
 	"github.com/drydockhq/drydock/internal/store"
 	"github.com/drydockhq/drydock/internal/store/storetest"
 	"github.com/drydockhq/drydock/internal/testutil"
 	"github.com/drydockhq/drydock/internal/testutil/imagetest"
-	"github.com/drydockhq/drydock/internal/vulndb"
-	"github.com/drydockhq/drydock/internal/vulndb/feeds/alpine"
+	"github.com/drydockhq/drydock/internal/testutil/regtest"
 )
 
 // contractFindingSample reads the contract's §11.5 Inspector2 Finding
@@ -171,36 +167,8 @@ func TestScanDeliversFindingEvents(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		if err := db.MigrateRegistry(ctx); err != nil {
-			t.Fatal(err)
-		}
-		bs, err := blob.NewFS(t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		reg := httptest.NewServer(registry.New(registry.Options{Store: db, Blobs: bs, CreateOnPush: true}))
-		defer reg.Close()
-		host := strings.TrimPrefix(reg.URL, "http://")
-		vdb, err := vulndb.Open(ctx, db)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f, err := os.Open(testutil.Fixture(t, "feeds/alpine-secdb/v3.10/main.yaml"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, err := alpine.Parse(f, "alpine-secdb")
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := vdb.Apply(ctx, []vulndb.SourceUpdate{{Name: "alpine-secdb", Kind: "alpine-secdb", Data: data}}); err != nil {
-			t.Fatal(err)
-		}
-		vix, err := vulndb.OpenIndex(ctx, vdb)
-		if err != nil {
-			t.Fatal(err)
-		}
+		bs, host := regtest.Registry(t, db)
+		_, vix, _ := regtest.AlpineVulns(t, db)
 		svc, err := scan.New(ctx, scan.Options{Store: db, Blobs: bs, Vulns: vix, AccountID: account, Region: region})
 		if err != nil {
 			t.Fatal(err)
@@ -326,7 +294,7 @@ func TestScanDeliversFindingEvents(t *testing.T) {
 		}
 
 		// Deleting the image closes its findings: one CLOSED event each.
-		req, err := http.NewRequestWithContext(ctx, http.MethodDelete, reg.URL+"/v2/team/alpine/manifests/"+dg, nil)
+		req, err := http.NewRequestWithContext(ctx, http.MethodDelete, "http://"+host+"/v2/team/alpine/manifests/"+dg, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http/httptest"
 	"os"
 	"sort"
 	"strconv"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/drydockhq/drydock/internal/testutil/imagetest"
+	"github.com/drydockhq/drydock/internal/testutil/regtest"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -27,14 +27,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"gopkg.in/yaml.v3"
 
-	"github.com/drydockhq/drydock/internal/blob"
-	"github.com/drydockhq/drydock/internal/registry"
 	"github.com/drydockhq/drydock/internal/scan"
 	"github.com/drydockhq/drydock/internal/store"
 	"github.com/drydockhq/drydock/internal/store/storetest"
 	"github.com/drydockhq/drydock/internal/testutil"
 	"github.com/drydockhq/drydock/internal/vulndb"
-	"github.com/drydockhq/drydock/internal/vulndb/feeds/alpine"
 	"github.com/drydockhq/drydock/internal/vulndb/osv"
 )
 
@@ -179,40 +176,13 @@ func (s *stack) run(t *testing.T) {
 func newIdleStack(t testing.TB, db *store.DB, qo scan.QueueOptions) *stack {
 	t.Helper()
 	ctx := context.Background()
-	if err := db.MigrateRegistry(ctx); err != nil {
-		t.Fatal(err)
-	}
-	bs, err := blob.NewFS(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(registry.New(registry.Options{Store: db, Blobs: bs, CreateOnPush: true}))
-	t.Cleanup(srv.Close)
-	vdb, err := vulndb.Open(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(testutil.Fixture(t, secdbFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := alpine.Parse(f, "alpine-secdb")
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := vdb.Apply(ctx, []vulndb.SourceUpdate{{Name: "alpine-secdb", Kind: "alpine-secdb", Data: data}}); err != nil {
-		t.Fatal(err)
-	}
-	vix, err := vulndb.OpenIndex(ctx, vdb)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bs, host := regtest.Registry(t, db)
+	vdb, vix, data := regtest.AlpineVulns(t, db)
 	svc, err := scan.New(ctx, scan.Options{Store: db, Blobs: bs, Vulns: vix, AccountID: "123456789012", Region: "us-east-1", Queue: qo})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &stack{db: db, svc: svc, vdb: vdb, vix: vix, feed: data, host: strings.TrimPrefix(srv.URL, "http://")}
+	return &stack{db: db, svc: svc, vdb: vdb, vix: vix, feed: data, host: host}
 }
 
 func (s *stack) push(t *testing.T, img v1.Image, ref string) string {

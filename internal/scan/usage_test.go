@@ -3,8 +3,6 @@ package scan
 import (
 	"context"
 	"errors"
-	"net/http/httptest"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,14 +13,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/drydockhq/drydock/internal/blob"
-	"github.com/drydockhq/drydock/internal/registry"
 	"github.com/drydockhq/drydock/internal/store"
 	"github.com/drydockhq/drydock/internal/store/storetest"
-	"github.com/drydockhq/drydock/internal/testutil"
 	"github.com/drydockhq/drydock/internal/testutil/imagetest"
-	"github.com/drydockhq/drydock/internal/vulndb"
-	"github.com/drydockhq/drydock/internal/vulndb/feeds/alpine"
+	"github.com/drydockhq/drydock/internal/testutil/regtest"
 )
 
 // meterStack is a registry, the Alpine 3.10 secdb as the vulnerability
@@ -39,35 +33,8 @@ type meterStack struct {
 func newMeterStack(t *testing.T, db *store.DB, start time.Time, tune ...func(*Options)) *meterStack {
 	t.Helper()
 	ctx := context.Background()
-	if err := db.MigrateRegistry(ctx); err != nil {
-		t.Fatal(err)
-	}
-	bs, err := blob.NewFS(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(registry.New(registry.Options{Store: db, Blobs: bs, CreateOnPush: true}))
-	t.Cleanup(srv.Close)
-	vdb, err := vulndb.Open(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(testutil.Fixture(t, "feeds/alpine-secdb/v3.10/main.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := alpine.Parse(f, "alpine-secdb")
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := vdb.Apply(ctx, []vulndb.SourceUpdate{{Name: "alpine-secdb", Kind: "alpine-secdb", Data: data}}); err != nil {
-		t.Fatal(err)
-	}
-	vix, err := vulndb.OpenIndex(ctx, vdb)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bs, host := regtest.Registry(t, db)
+	_, vix, _ := regtest.AlpineVulns(t, db)
 	clk := &clock{t: start}
 	opts := Options{Store: db, Blobs: bs, Vulns: vix, AccountID: "123456789012", Now: clk.Now}
 	for _, f := range tune {
@@ -77,7 +44,7 @@ func newMeterStack(t *testing.T, db *store.DB, start time.Time, tune ...func(*Op
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &meterStack{db: db, opts: opts, svc: svc, clk: clk, host: strings.TrimPrefix(srv.URL, "http://")}
+	return &meterStack{db: db, opts: opts, svc: svc, clk: clk, host: host}
 }
 
 func (s *meterStack) push(t *testing.T, img v1.Image, ref string) string {

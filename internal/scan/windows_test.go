@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http/httptest"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -17,15 +15,11 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/drydockhq/drydock/internal/blob"
-	"github.com/drydockhq/drydock/internal/registry"
 	"github.com/drydockhq/drydock/internal/scan"
 	"github.com/drydockhq/drydock/internal/store"
 	"github.com/drydockhq/drydock/internal/store/storetest"
-	"github.com/drydockhq/drydock/internal/testutil"
 	"github.com/drydockhq/drydock/internal/testutil/imagetest"
-	"github.com/drydockhq/drydock/internal/vulndb"
-	"github.com/drydockhq/drydock/internal/vulndb/feeds/alpine"
+	"github.com/drydockhq/drydock/internal/testutil/regtest"
 )
 
 const day = 24 * time.Hour
@@ -61,35 +55,8 @@ type windowStack struct {
 func newWindowStack(t *testing.T, db *store.DB, clk *testClock) *windowStack {
 	t.Helper()
 	ctx := context.Background()
-	if err := db.MigrateRegistry(ctx); err != nil {
-		t.Fatal(err)
-	}
-	bs, err := blob.NewFS(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(registry.New(registry.Options{Store: db, Blobs: bs, CreateOnPush: true}))
-	t.Cleanup(srv.Close)
-	vdb, err := vulndb.Open(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(testutil.Fixture(t, "feeds/alpine-secdb/v3.10/main.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := alpine.Parse(f, "alpine-secdb")
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := vdb.Apply(ctx, []vulndb.SourceUpdate{{Name: "alpine-secdb", Kind: "alpine-secdb", Data: data}}); err != nil {
-		t.Fatal(err)
-	}
-	vix, err := vulndb.OpenIndex(ctx, vdb)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bs, host := regtest.Registry(t, db)
+	_, vix, _ := regtest.AlpineVulns(t, db)
 	svc, err := scan.New(ctx, scan.Options{Store: db, Blobs: bs, Vulns: vix, AccountID: "123456789012", Region: "us-east-1", Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +73,7 @@ func newWindowStack(t *testing.T, db *store.DB, clk *testClock) *windowStack {
 			t.Error(err)
 		}
 	})
-	return &windowStack{db: db, svc: svc, clk: clk, host: strings.TrimPrefix(srv.URL, "http://")}
+	return &windowStack{db: db, svc: svc, clk: clk, host: host}
 }
 
 func (s *windowStack) ref(t *testing.T, r string) name.Reference {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/drydockhq/drydock/internal/testutil/awstest"
 	"github.com/drydockhq/drydock/internal/testutil/imagetest"
-	"github.com/drydockhq/drydock/internal/testutil/vulntest"
+	"github.com/drydockhq/drydock/internal/testutil/regtest"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/inspector2"
@@ -28,7 +28,6 @@ import (
 	"github.com/drydockhq/drydock/internal/scan"
 	"github.com/drydockhq/drydock/internal/store"
 	"github.com/drydockhq/drydock/internal/store/storetest"
-	"github.com/drydockhq/drydock/internal/vulndb"
 )
 
 func TestMain(m *testing.M) { os.Exit(storetest.Main(m)) }
@@ -60,17 +59,7 @@ func newStack(t testing.TB, db *store.DB) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vdb, err := vulndb.Open(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := vdb.Apply(ctx, []vulndb.SourceUpdate{vulntest.AlpineSecdb(t)}); err != nil {
-		t.Fatal(err)
-	}
-	vix, err := vulndb.OpenIndex(ctx, vdb)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, vix, _ := regtest.AlpineVulns(t, db)
 	account, err := awsapi.LoadAccount(ctx, db)
 	if err != nil {
 		t.Fatal(err)
