@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"strings"
 	"time"
 
 	"github.com/drydockhq/drydock/internal/store"
@@ -236,7 +235,7 @@ func coverageKey(c CoverageStatus) string { return c.StatusCodeValue + "/" + c.R
 func (s *Service) coverageDeletedTx(ctx context.Context, tx *store.Tx, repo string, digests []string, now time.Time) error {
 	where, args := `repository = ?`, []any{repo}
 	if len(digests) > 0 {
-		where += ` AND image_digest IN (` + strings.TrimSuffix(strings.Repeat("?,", len(digests)), ",") + `)`
+		where += ` AND image_digest IN (` + store.Placeholders(len(digests)) + `)`
 		for _, d := range digests {
 			args = append(args, d)
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/drydockhq/drydock/internal/store"
@@ -83,7 +82,7 @@ func (s *Service) forgetImagesTx(ctx context.Context, tx *store.Tx, repo string,
 	}
 	where, args := `repository = ?`, []any{repo}
 	if len(only) > 0 {
-		where += ` AND image_digest IN (` + strings.TrimSuffix(strings.Repeat("?,", len(only)), ",") + `)`
+		where += ` AND image_digest IN (` + store.Placeholders(len(only)) + `)`
 		for _, d := range only {
 			args = append(args, d)
 		}

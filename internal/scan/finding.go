@@ -230,9 +230,15 @@ func splitRelease(p *index.Package) (version, release string) {
 }
 
 // findingKey identifies a finding within an image: the advisory and the
-// package identity (type, name, version, the file that declared it).
+// package identity.
 func findingKey(advisory string, p *index.Package) string {
-	return strings.Join([]string{advisory, string(p.Type), p.Name, p.Version, p.Path}, "|")
+	return advisory + "|" + packageIdentity(p)
+}
+
+// packageIdentity identifies a package within an image: type, name,
+// version and the file that declared it (the package_ref column).
+func packageIdentity(p *index.Package) string {
+	return strings.Join([]string{string(p.Type), p.Name, p.Version, p.Path}, "|")
 }
 
 func findingID(repo, digest, key string) string {

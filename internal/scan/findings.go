@@ -5,7 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"strings"
+
+	"github.com/drydockhq/drydock/internal/store"
 )
 
 // Page asks for one page of findings: After is the token of the previous
@@ -110,7 +111,7 @@ func (s *Service) Summaries(ctx context.Context, repo string, digests []string) 
 	const chunk = 400
 	for start := 0; start < len(digests); start += chunk {
 		part := digests[start:min(start+chunk, len(digests))]
-		in := strings.TrimSuffix(strings.Repeat("?,", len(part)), ",")
+		in := store.Placeholders(len(part))
 		args := make([]any, 0, len(part)+1)
 		args = append(args, repo)
 		for _, d := range part {

@@ -50,7 +50,7 @@ func packageRef(findingKey string) string {
 func (s *Service) closeFindingsTx(ctx context.Context, tx *store.Tx, repo string, digests []string, reason CloseReason, now time.Time) (int, error) {
 	where, args := `repository = ?`, []any{repo}
 	if len(digests) > 0 {
-		where += ` AND image_digest IN (` + strings.TrimSuffix(strings.Repeat("?,", len(digests)), ",") + `)`
+		where += ` AND image_digest IN (` + store.Placeholders(len(digests)) + `)`
 		for _, d := range digests {
 			args = append(args, d)
 		}
@@ -151,7 +151,7 @@ func upsertFindingsTx(ctx context.Context, tx *store.Tx, fs []Finding, bodies []
 			args = append(args, f.Repository, f.Digest, f.key, f.ID, f.VulnerabilityID, f.Package.Name, f.Package.Version,
 				f.Package.PackageManager, f.Severity, FindingActive, f.FixAvailable, t, t, t, body, packageRef(f.key), fixSince)
 		}
-		row := "(" + strings.TrimSuffix(strings.Repeat("?,", findingCols), ",") + ")"
+		row := "(" + store.Placeholders(findingCols) + ")"
 		values := strings.TrimSuffix(strings.Repeat(row+",", end-start), ",")
 		if _, err := tx.ExecContext(ctx, `INSERT INTO scan_findings (repository, image_digest, finding_key, finding_id, advisory_id,
 			package_name, package_version, package_manager, severity, status, fix_available, first_observed_at, last_observed_at,
@@ -205,6 +205,7 @@ type RemediationStats struct {
 // every repository with findings) for the period [since, until).
 func (s *Service) Remediation(ctx context.Context, repos []string, since, until time.Time) ([]RemediationStats, error) {
 	byRepo := map[string]*RemediationStats{}
+	remediatedMS := map[string]int64{} // per repository: the sum of closedAt - firstObservedAt
 	get := func(r string) *RemediationStats {
 		st := byRepo[r]
 		if st == nil {
@@ -218,7 +219,7 @@ func (s *Service) Remediation(ctx context.Context, repos []string, since, until 
 	}
 	repoCond, repoArgs := "", []any{}
 	if len(repos) > 0 {
-		repoCond = ` AND repository IN (` + placeholders(len(repos)) + `)`
+		repoCond = ` AND repository IN (` + store.Placeholders(len(repos)) + `)`
 		for _, r := range repos {
 			repoArgs = append(repoArgs, r)
 		}
@@ -248,9 +249,8 @@ func (s *Service) Remediation(ctx context.Context, repos []string, since, until 
 				st := get(repo)
 				st.Closed[CloseReason(reason)] += n
 				if CloseReason(reason).Remediated() {
-					total := st.MeanTimeToRemediate*time.Duration(st.Remediated) + time.Duration(sum)*time.Millisecond
 					st.Remediated += n
-					st.MeanTimeToRemediate = total / time.Duration(st.Remediated)
+					remediatedMS[repo] += sum
 				}
 			}},
 	}
@@ -275,7 +275,10 @@ func (s *Service) Remediation(ctx context.Context, repos []string, since, until 
 		}
 	}
 	out := make([]RemediationStats, 0, len(byRepo))
-	for _, st := range byRepo {
+	for repo, st := range byRepo {
+		if st.Remediated > 0 {
+			st.MeanTimeToRemediate = time.Duration(remediatedMS[repo]/int64(st.Remediated)) * time.Millisecond
+		}
 		out = append(out, *st)
 	}
 	slices.SortFunc(out, func(a, b RemediationStats) int { return strings.Compare(a.Repository, b.Repository) })

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/drydockhq/drydock/internal/store"
 )
 
 // FindingQuery selects findings across images (Inspector's ListFindings
@@ -36,7 +38,7 @@ func (q FindingQuery) where() (string, []any) {
 		if len(vals) == 0 {
 			return
 		}
-		conds = append(conds, col+" IN ("+strings.TrimSuffix(strings.Repeat("?,", len(vals)), ",")+")")
+		conds = append(conds, col+" IN ("+store.Placeholders(len(vals))+")")
 		for _, v := range vals {
 			args = append(args, v)
 		}

@@ -137,7 +137,7 @@ func (s *Service) Reevaluate(ctx context.Context) (ReevalStats, error) {
 	if !ok {
 		// First run: findings were made by scans, each at its own
 		// generation; those behind get a full re-scan.
-		n, err := s.rescanBehind(ctx, target)
+		n, err := s.rescanContinuous(ctx, target)
 		if err != nil {
 			return st, err
 		}
@@ -188,7 +188,7 @@ func (s *Service) Reevaluate(ctx context.Context) (ReevalStats, error) {
 	// package it could change. Images behind the cursor (a scan that
 	// matched an older generation and finished after the last run) get a
 	// full re-scan.
-	n, err := s.rescanBehind(ctx, cursor)
+	n, err := s.rescanContinuous(ctx, cursor)
 	if err != nil {
 		return st, err
 	}
@@ -207,7 +207,7 @@ func (s *Service) Reevaluate(ctx context.Context) (ReevalStats, error) {
 			}
 			if _, err := tx.ExecContext(ctx, `UPDATE scan_scans SET generation = ?, vuln_source_updated_at = ?
 				WHERE scan_type = 'ENHANCED' AND status = ? AND generation >= ? AND generation < ?
-				AND repository IN (`+placeholders(len(rs))+`)`, args...); err != nil {
+				AND repository IN (`+store.Placeholders(len(rs))+`)`, args...); err != nil {
 				return fmt.Errorf("scan: record re-evaluated generation: %w", err)
 			}
 		}
@@ -335,7 +335,7 @@ func (s *Service) prepareBatch(ctx context.Context, snap *vulndb.Snapshot, cfg C
 	if len(pb.targets) == 0 {
 		return pb
 	}
-	facts, err := s.inventoryFacts(ctx, pb.targets)
+	facts, err := s.storedFacts(ctx, pb.targets)
 	if err != nil {
 		return preparedBatch{err: err}
 	}
@@ -374,7 +374,7 @@ func (s *Service) touchedPackages(ctx context.Context, keys []vulndb.Key) (map[s
 				seen[dg] = map[string]bool{}
 			}
 			for _, p := range pkgs {
-				id := packageRef(findingKey("", &p))
+				id := packageIdentity(&p)
 				if !seen[dg][id] {
 					seen[dg][id] = true
 					out[dg] = append(out[dg], p)
@@ -399,7 +399,7 @@ func (s *Service) continuousPairs(ctx context.Context, cfg Config, digests []str
 		args = append(args, d)
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT repository, image_digest FROM scan_scans
-		WHERE scan_type = 'ENHANCED' AND status = ? AND image_digest IN (`+placeholders(len(digests))+`)
+		WHERE scan_type = 'ENHANCED' AND status = ? AND image_digest IN (`+store.Placeholders(len(digests))+`)
 		ORDER BY repository, image_digest`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("scan: images in continuous scope: %w", err)
@@ -441,8 +441,6 @@ func (s *Service) continuousRepositories(ctx context.Context, cfg Config) ([]str
 	}
 	return out, rows.Err()
 }
-
-func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?,", n), ",") }
 
 // storedFinding is what re-evaluation compares of a stored finding.
 type storedFinding struct {
@@ -579,7 +577,7 @@ func (s *Service) rematch(ctx context.Context, snap *vulndb.Snapshot, targets []
 				r.bodies = append(r.bodies, string(body))
 			}
 			for j := range t.pkgs {
-				r.refs = append(r.refs, packageRef(findingKey("", &t.pkgs[j])))
+				r.refs = append(r.refs, packageIdentity(&t.pkgs[j]))
 			}
 			return nil
 		})
@@ -590,9 +588,9 @@ func (s *Service) rematch(ctx context.Context, snap *vulndb.Snapshot, targets []
 	return results, nil
 }
 
-// inventoryFacts reads the stored facts (OS, platform) of the targets'
+// storedFacts reads the stored facts (OS, platform) of the targets'
 // images.
-func (s *Service) inventoryFacts(ctx context.Context, targets []reevalTarget) (map[string]*index.Inventory, error) {
+func (s *Service) storedFacts(ctx context.Context, targets []reevalTarget) (map[string]*index.Inventory, error) {
 	var digests []any
 	seen := map[string]bool{}
 	for _, t := range targets {
@@ -601,7 +599,7 @@ func (s *Service) inventoryFacts(ctx context.Context, targets []reevalTarget) (m
 			digests = append(digests, t.digest)
 		}
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT image_digest, facts FROM scan_inventories WHERE image_digest IN (`+placeholders(len(digests))+`)`, digests...)
+	rows, err := s.db.QueryContext(ctx, `SELECT image_digest, facts FROM scan_inventories WHERE image_digest IN (`+store.Placeholders(len(digests))+`)`, digests...)
 	if err != nil {
 		return nil, fmt.Errorf("scan: inventory facts: %w", err)
 	}
@@ -658,7 +656,7 @@ func storedFindingsTx(ctx context.Context, tx *store.Tx, targets []reevalTarget,
 				args = append(args, v)
 			}
 			rows, err := tx.QueryContext(ctx, `SELECT repository, image_digest, finding_key, status, finding, package_ref, closed_reason FROM scan_findings
-				WHERE image_digest IN (`+placeholders(len(ds))+`) AND package_ref IN (`+placeholders(len(rs))+`)`, args...)
+				WHERE image_digest IN (`+store.Placeholders(len(ds))+`) AND package_ref IN (`+store.Placeholders(len(rs))+`)`, args...)
 			if err != nil {
 				return nil, fmt.Errorf("scan: stored findings: %w", err)
 			}
@@ -750,7 +748,7 @@ func recordReevaluationTx(ctx context.Context, tx *store.Tx, targets []reevalTar
 			chunk := ds[start:min(start+refChunk, len(ds))]
 			args := append([]any{ms(now), ms(vsu), gen, repo, gen}, chunk...)
 			res, err := tx.ExecContext(ctx, `UPDATE scan_scans SET completed_at = ?, vuln_source_updated_at = ?, generation = ?
-				WHERE repository = ? AND generation < ? AND image_digest IN (`+placeholders(len(chunk))+`)`, args...)
+				WHERE repository = ? AND generation < ? AND image_digest IN (`+store.Placeholders(len(chunk))+`)`, args...)
 			if err != nil {
 				return nil, fmt.Errorf("scan: record re-evaluation in %s: %w", repo, err)
 			}
@@ -766,12 +764,6 @@ func recordReevaluationTx(ctx context.Context, tx *store.Tx, targets []reevalTar
 	return counts, nil
 }
 
-// rescanBehind queues a full re-scan (from the stored inventory) of every
-// image in continuous scope whose last evaluation used a generation before
-// gen. It returns how many it queued.
-func (s *Service) rescanBehind(ctx context.Context, gen int64) (int, error) {
-	return s.rescanContinuous(ctx, gen)
-}
 
 // queueReevaluationIfBehind queues the re-evaluation job when the index
 // holds a generation the cursor has not reached (or the cursor was never

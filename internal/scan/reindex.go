@@ -255,7 +255,7 @@ func (s *Service) reindexCandidates(ctx context.Context, stale []string, limit i
 	// (which re-indexes it anyway), failed, or out of its monitoring window.
 	rows, err := s.db.QueryContext(ctx, `SELECT i.image_digest, c.repository FROM scan_inventories i
 		JOIN scan_scans c ON c.image_digest = i.image_digest
-		WHERE i.catalogers IN (`+strings.TrimSuffix(strings.Repeat("?,", len(stale)), ",")+`)
+		WHERE i.catalogers IN (`+store.Placeholders(len(stale))+`)
 			AND c.scan_type = ? AND c.status IN (?, ?, ?)
 			AND NOT EXISTS (SELECT 1 FROM scan_jobs j WHERE j.repository = c.repository AND j.image_digest = c.image_digest
 				AND j.kind = 'scan' AND j.state IN ('queued', 'running'))

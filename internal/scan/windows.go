@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/drydockhq/drydock/internal/store"
@@ -299,7 +298,7 @@ func (s *Service) expire(ctx context.Context, pushCut, pullCut int64, now time.T
 // SCAN_ELIGIBILITY_EXPIRED, drops their queued re-scans (one would make
 // the image ACTIVE again) and returns the digests it moved.
 func expireTx(ctx context.Context, tx *store.Tx, repo string, digests []string, now time.Time) ([]string, error) {
-	in := strings.TrimSuffix(strings.Repeat("?,", len(digests)), ",")
+	in := store.Placeholders(len(digests))
 	args := []any{StatusEligibilityExp, DescEligibilityExpired, ms(now), repo}
 	for _, d := range digests {
 		args = append(args, d)
@@ -330,7 +329,7 @@ func expireTx(ctx context.Context, tx *store.Tx, repo string, digests []string, 
 		args = append(args, d)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE scan_jobs SET state = ?, updated_at = ? WHERE repository = ? AND kind = ? AND state = ?
-		AND image_digest IN (`+strings.TrimSuffix(strings.Repeat("?,", len(moved)), ",")+`)`, args...); err != nil {
+		AND image_digest IN (`+store.Placeholders(len(moved))+`)`, args...); err != nil {
 		return nil, fmt.Errorf("scan: drop re-scans of %s: %w", repo, err)
 	}
 	return moved, nil

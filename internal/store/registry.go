@@ -456,7 +456,9 @@ type ImagePushed struct {
 // backends' limits.
 const maxParams = 500
 
-func placeholders(n int) string {
+// Placeholders returns n comma-separated "?" placeholders, for an IN list
+// or a VALUES row (Rebind turns them into $n on PostgreSQL).
+func Placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
 }
 
@@ -561,7 +563,7 @@ func checkBlobs(ctx context.Context, tx *Tx, repoID int64, blobs map[string]int6
 			args = append(args, d)
 		}
 		rows, err := tx.QueryContext(ctx, `UPDATE registry_repository_blobs SET updated_at = ?
-			WHERE repository_id = ? AND digest IN (`+placeholders(n)+`) RETURNING digest, size`, args...)
+			WHERE repository_id = ? AND digest IN (`+Placeholders(n)+`) RETURNING digest, size`, args...)
 		if err != nil {
 			return fmt.Errorf("store: check blobs: %w", err)
 		}
@@ -602,7 +604,7 @@ func checkChildren(ctx context.Context, tx *Tx, repoID int64, children map[strin
 			args = append(args, d)
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT digest FROM registry_manifests
-			WHERE repository_id = ? AND digest IN (`+placeholders(n)+`)`, args...)
+			WHERE repository_id = ? AND digest IN (`+Placeholders(n)+`)`, args...)
 		if err != nil {
 			return fmt.Errorf("store: check manifests: %w", err)
 		}

@@ -508,7 +508,7 @@ func readDocs(ctx context.Context, tx *store.Tx, query, source string, ids []str
 		for _, id := range batch {
 			args = append(args, id)
 		}
-		rows, err := tx.QueryContext(ctx, query+"("+placeholders(len(batch))+")", args...)
+		rows, err := tx.QueryContext(ctx, query+"("+store.Placeholders(len(batch))+")", args...)
 		if err != nil {
 			return nil, fmt.Errorf("read stored documents: %w", err)
 		}
@@ -529,15 +529,11 @@ func readDocs(ctx context.Context, tx *store.Tx, query, source string, ids []str
 	return out, nil
 }
 
-func placeholders(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
-}
-
 // insertRows runs INSERT statements of many rows each: head is
 // "INSERT INTO t (a, b, c) VALUES ", tail what follows the values.
 func insertRows(ctx context.Context, tx *store.Tx, head, tail string, cols int, rows [][]any) error {
 	per := max(1, 4000/cols)
-	row := "(" + placeholders(cols) + ")"
+	row := "(" + store.Placeholders(cols) + ")"
 	for lo := 0; lo < len(rows); lo += per {
 		batch := rows[lo:min(lo+per, len(rows))]
 		var b strings.Builder
@@ -567,7 +563,7 @@ func deleteIn(ctx context.Context, tx *store.Tx, query, source string, ids []str
 		for _, id := range batch {
 			args = append(args, id)
 		}
-		if _, err := tx.ExecContext(ctx, query+"("+placeholders(len(batch))+")", args...); err != nil {
+		if _, err := tx.ExecContext(ctx, query+"("+store.Placeholders(len(batch))+")", args...); err != nil {
 			return err
 		}
 	}

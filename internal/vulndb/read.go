@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"sort"
 	"time"
+
+	"github.com/drydockhq/drydock/internal/store"
 )
 
 // ChangeSet returns the change set of one generation.
@@ -162,7 +164,7 @@ func (db *DB) advisoriesByRef(ctx context.Context, refs []ref) (map[ref]*Advisor
 				args = append(args, id)
 			}
 			rows, err := db.st.QueryContext(ctx, `SELECT (SELECT generation FROM vulndb_state WHERE id = 1), id, doc FROM vulndb_advisories
-				WHERE source = ? AND id IN (`+placeholders(len(batch))+`)`, args...)
+				WHERE source = ? AND id IN (`+store.Placeholders(len(batch))+`)`, args...)
 			if err != nil {
 				return nil, 0, fmt.Errorf("vulndb: read advisories: %w", err)
 			}

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"strings"
 	"time"
 
 	"github.com/drydockhq/drydock/internal/store"
@@ -356,7 +355,7 @@ func (s *Service) imagesByDigest(ctx context.Context, repoID int64, digests []st
 		for _, d := range digests[:n] {
 			args = append(args, d)
 		}
-		ims, err := s.queryImages(ctx, repoID, imageSelect+` WHERE m.repository_id = ? AND m.digest IN (`+placeholders(n)+`)`, args...)
+		ims, err := s.queryImages(ctx, repoID, imageSelect+` WHERE m.repository_id = ? AND m.digest IN (`+store.Placeholders(n)+`)`, args...)
 		if err != nil {
 			return nil, err
 		}
@@ -380,7 +379,7 @@ func (s *Service) addTags(ctx context.Context, repoID int64, ims []image) error 
 		return nil
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT manifest_digest, name FROM registry_tags WHERE repository_id = ?
-		AND manifest_digest IN (`+placeholders(len(ims))+`) ORDER BY name`, args...)
+		AND manifest_digest IN (`+store.Placeholders(len(ims))+`) ORDER BY name`, args...)
 	if err != nil {
 		return fmt.Errorf("image tags: %w", err)
 	}
@@ -395,10 +394,6 @@ func (s *Service) addTags(ctx context.Context, repoID int64, ims []image) error 
 		}
 	}
 	return rows.Err()
-}
-
-func placeholders(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
 }
 
 // tagDigest returns the digest a tag points at, or errNotFound.
