@@ -1,16 +1,13 @@
 package main
 
 import (
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -58,31 +55,8 @@ func TestServeDeliversEvents(t *testing.T) {
 		t.Fatalf("targets add: %s", errOut)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	logs := &syncBuffer{}
-	e := &env{stdin: strings.NewReader(""), stdout: &syncBuffer{}, stderr: logs, log: slog.New(slog.NewTextHandler(logs, nil)), getenv: func(string) string { return "" }}
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, e, []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dir, "--create-on-push", "--scan-workers", "1"})
-	}()
-	addrRE := regexp.MustCompile(`msg="drydock serving" addr=(\S+)`)
-	var addr string
-	for deadline := time.Now().Add(60 * time.Second); addr == ""; {
-		if m := addrRE.FindStringSubmatch(logs.String()); m != nil {
-			addr = m[1]
-			break
-		}
-		select {
-		case code := <-done:
-			t.Fatalf("serve exited with %d:\n%s", code, logs)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve did not start:\n%s", logs)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	srv := startServe(t, nil, "--data-dir", dir, "--create-on-push", "--scan-workers", "1")
+	addr, logs := srv.addr, srv.logs
 	code, pw, errOut := runDrydock(t, "login-password", "--data-dir", dir)
 	if code != 0 {
 		t.Fatalf("login-password: %s", errOut)
@@ -112,8 +86,7 @@ func TestServeDeliversEvents(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	cancel()
-	if code := <-done; code != 0 {
+	if code := srv.stop(); code != 0 {
 		t.Errorf("serve exit %d:\n%s", code, logs)
 	}
 	mu.Lock()

@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -51,37 +49,15 @@ func TestServeRegion(t *testing.T) {
 		"--secret", "region-test-secret", "--pattern", `{"source":["aws.ecr","aws.inspector2"]}`); code != 0 {
 		t.Fatalf("targets add: %s", errOut)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	logs := &syncBuffer{}
+	ctx := context.Background()
 	getenv := func(k string) string {
 		if k == "DRYDOCK_REGION" {
 			return "eu-west-1"
 		}
 		return ""
 	}
-	e := &env{stdin: strings.NewReader(""), stdout: &syncBuffer{}, stderr: logs, log: slog.New(slog.NewTextHandler(logs, nil)), getenv: getenv}
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, e, []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dir, "--scan-workers", "1"})
-	}()
-	addrRE := regexp.MustCompile(`msg="drydock serving" addr=(\S+)`)
-	var addr string
-	for deadline := time.Now().Add(60 * time.Second); addr == ""; {
-		if m := addrRE.FindStringSubmatch(logs.String()); m != nil {
-			addr = m[1]
-			break
-		}
-		select {
-		case code := <-done:
-			t.Fatalf("serve exited with %d:\n%s", code, logs)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve did not start:\n%s", logs)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	srv := startServe(t, getenv, "--data-dir", dir, "--scan-workers", "1")
+	addr, logs := srv.addr, srv.logs
 	key, err := auth.ReadKeyFile(filepath.Join(dir, auth.AdminKeyFile))
 	if err != nil {
 		t.Fatal(err)
@@ -126,8 +102,7 @@ func TestServeRegion(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	cancel()
-	if code := <-done; code != 0 {
+	if code := srv.stop(); code != 0 {
 		t.Errorf("serve exit %d:\n%s", code, logs)
 	}
 	for dt, ev := range byType {

@@ -2,10 +2,8 @@ package main
 
 import (
 	"archive/zip"
-	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -33,38 +31,8 @@ func TestServeScheduledSync(t *testing.T) {
 	// The record count of the snapshot, read independently of Drydock.
 	want := countZipEntries(t, goZip)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	logs := &syncBuffer{}
-	e := &env{stdin: strings.NewReader(""), stdout: &syncBuffer{}, stderr: logs,
-		log: slog.New(slog.NewTextHandler(logs, nil)), getenv: func(string) string { return "" }}
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, e, []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dir, "--db-sources", cfg, "--scan-workers", "1"})
-	}()
-	defer func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(60 * time.Second):
-			t.Error("serve did not stop")
-		}
-	}()
-	addrRE := regexp.MustCompile(`msg="drydock serving" addr=(\S+)`)
-	var addr string
-	for deadline := time.Now().Add(60 * time.Second); addr == ""; time.Sleep(20 * time.Millisecond) {
-		if m := addrRE.FindStringSubmatch(logs.String()); m != nil {
-			addr = m[1]
-		}
-		select {
-		case code := <-done:
-			t.Fatalf("serve exited with %d:\n%s", code, logs)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve did not start:\n%s", logs)
-		}
-	}
+	srv := startServe(t, nil, "--data-dir", dir, "--db-sources", cfg, "--scan-workers", "1")
+	addr, logs := srv.addr, srv.logs
 
 	var status struct {
 		Generation int64 `json:"generation"`

@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -139,38 +137,8 @@ func TestServeMetricsScans(t *testing.T) {
 	})
 	db.Close()
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	logs := &syncBuffer{}
-	e := &env{stdin: strings.NewReader(""), stdout: &syncBuffer{}, stderr: logs,
-		log: slog.New(slog.NewTextHandler(logs, nil)), getenv: func(string) string { return "" }}
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, e, []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dir, "--scan-workers", "1", "--reindex-rate", "0"})
-	}()
-	defer func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(60 * time.Second):
-			t.Error("serve did not stop")
-		}
-	}()
-	addrRE := regexp.MustCompile(`msg="drydock serving" addr=(\S+)`)
-	var addr string
-	for deadline := time.Now().Add(60 * time.Second); addr == ""; time.Sleep(20 * time.Millisecond) {
-		if m := addrRE.FindStringSubmatch(logs.String()); m != nil {
-			addr = m[1]
-		}
-		select {
-		case code := <-done:
-			t.Fatalf("serve exited with %d:\n%s", code, logs)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve did not start:\n%s", logs)
-		}
-	}
+	srv := startServe(t, nil, "--data-dir", dir, "--scan-workers", "1", "--reindex-rate", "0")
+	addr := srv.addr
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
