@@ -330,7 +330,7 @@ func (s *Service) prepareBatch(ctx context.Context, snap *vulndb.Snapshot, cfg C
 	}
 	var pb preparedBatch
 	for _, p := range pairs {
-		pb.targets = append(pb.targets, reevalTarget{repo: p[0], digest: p[1], pkgs: touched[p[1]]})
+		pb.targets = append(pb.targets, reevalTarget{repo: p.repo, digest: p.digest, pkgs: touched[p.digest]})
 	}
 	if len(pb.targets) == 0 {
 		return pb
@@ -392,7 +392,7 @@ func (s *Service) touchedPackages(ctx context.Context, keys []vulndb.Key) (map[s
 // continuousPairs returns the (repository, digest) pairs among digests
 // whose image is under continuous enhanced scanning: ACTIVE, in a
 // repository whose effective frequency is CONTINUOUS_SCAN.
-func (s *Service) continuousPairs(ctx context.Context, cfg Config, digests []string) ([][2]string, error) {
+func (s *Service) continuousPairs(ctx context.Context, cfg Config, digests []string) ([]pair, error) {
 	args := make([]any, 0, len(digests)+1)
 	args = append(args, StatusActive)
 	for _, d := range digests {
@@ -405,13 +405,13 @@ func (s *Service) continuousPairs(ctx context.Context, cfg Config, digests []str
 		return nil, fmt.Errorf("scan: images in continuous scope: %w", err)
 	}
 	defer rows.Close()
-	var out [][2]string
+	var out []pair
 	for rows.Next() {
-		var p [2]string
-		if err := rows.Scan(&p[0], &p[1]); err != nil {
+		var p pair
+		if err := rows.Scan(&p.repo, &p.digest); err != nil {
 			return nil, fmt.Errorf("scan: images in continuous scope: %w", err)
 		}
-		if cfg.Effective(p[0], false).ScanFrequency == ContinuousScan {
+		if cfg.Effective(p.repo, false).ScanFrequency == ContinuousScan {
 			out = append(out, p)
 		}
 	}
