@@ -764,7 +764,6 @@ func recordReevaluationTx(ctx context.Context, tx *store.Tx, targets []reevalTar
 	return counts, nil
 }
 
-
 // queueReevaluationIfBehind queues the re-evaluation job when the index
 // holds a generation the cursor has not reached (or the cursor was never
 // set).
