@@ -620,66 +620,59 @@ func (s *Service) storedFacts(ctx context.Context, targets []reevalTarget) (map[
 }
 
 // storedFindingsTx returns the stored findings of the targets' re-matched
-// packages, by pair and finding key.
+// packages, by pair and finding key. It looks each (image, package) up
+// through the findings' package index: a batch names about a thousand of
+// them, among images that may hold thousands of findings each.
 func storedFindingsTx(ctx context.Context, tx *store.Tx, targets []reevalTarget, results []evaluated) (map[pair]map[string]storedFinding, error) {
+	type imagePackage struct{ digest, ref string }
 	want := map[pair]map[string]bool{}
-	var digests, refs []string
-	seenDigest, seenRef := map[string]bool{}, map[string]bool{}
+	var lookups []imagePackage
+	seen := map[imagePackage]bool{}
 	for i, t := range targets {
 		p := pair{t.repo, t.digest}
 		if want[p] == nil {
 			want[p] = map[string]bool{}
 		}
-		if !seenDigest[t.digest] {
-			seenDigest[t.digest] = true
-			digests = append(digests, t.digest)
-		}
 		for _, r := range results[i].refs {
 			want[p][r] = true
-			if !seenRef[r] {
-				seenRef[r] = true
-				refs = append(refs, r)
+			if ip := (imagePackage{t.digest, r}); !seen[ip] {
+				seen[ip] = true
+				lookups = append(lookups, ip)
 			}
 		}
 	}
 	out := map[pair]map[string]storedFinding{}
-	const digestChunk, refChunk = 100, 400
-	for d := 0; d < len(digests); d += digestChunk {
-		ds := digests[d:min(d+digestChunk, len(digests))]
-		for r := 0; r < len(refs); r += refChunk {
-			rs := refs[r:min(r+refChunk, len(refs))]
-			args := make([]any, 0, len(ds)+len(rs))
-			for _, v := range ds {
-				args = append(args, v)
-			}
-			for _, v := range rs {
-				args = append(args, v)
-			}
-			rows, err := tx.QueryContext(ctx, `SELECT repository, image_digest, finding_key, status, finding, package_ref, closed_reason FROM scan_findings
-				WHERE image_digest IN (`+store.Placeholders(len(ds))+`) AND package_ref IN (`+store.Placeholders(len(rs))+`)`, args...)
-			if err != nil {
+	const chunk = 400 // 2 parameters each
+	for start := 0; start < len(lookups); start += chunk {
+		ls := lookups[start:min(start+chunk, len(lookups))]
+		args := make([]any, 0, 2*len(ls))
+		for _, l := range ls {
+			args = append(args, l.digest, l.ref)
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT repository, image_digest, finding_key, status, finding, package_ref, closed_reason FROM scan_findings
+			WHERE (image_digest, package_ref) IN (VALUES `+strings.TrimSuffix(strings.Repeat("(?, ?),", len(ls)), ",")+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("scan: stored findings: %w", err)
+		}
+		for rows.Next() {
+			var p pair
+			var key, ref string
+			var f storedFinding
+			if err := rows.Scan(&p.repo, &p.digest, &key, &f.status, &f.body, &ref, &f.reason); err != nil {
+				rows.Close()
 				return nil, fmt.Errorf("scan: stored findings: %w", err)
 			}
-			for rows.Next() {
-				var p pair
-				var key, ref string
-				var f storedFinding
-				if err := rows.Scan(&p.repo, &p.digest, &key, &f.status, &f.body, &ref, &f.reason); err != nil {
-					rows.Close()
-					return nil, fmt.Errorf("scan: stored findings: %w", err)
-				}
-				if !want[p][ref] {
-					continue // another repository's copy, or another image's package
-				}
-				if out[p] == nil {
-					out[p] = map[string]storedFinding{}
-				}
-				out[p][key] = f
+			if !want[p][ref] {
+				continue // another repository's copy of the image
 			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return nil, fmt.Errorf("scan: stored findings: %w", err)
+			if out[p] == nil {
+				out[p] = map[string]storedFinding{}
 			}
+			out[p][key] = f
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("scan: stored findings: %w", err)
 		}
 	}
 	return out, nil
