@@ -65,7 +65,7 @@ func (s *Service) Findings(ctx context.Context, repo, dg string, page Page) (*Fi
 	rows.Close()
 	// Ordered by a rank of severity then the finding id: stable across
 	// pages as long as the image is not rescanned in between.
-	rows, err = s.db.QueryContext(ctx, `SELECT finding, status, first_observed_at, last_observed_at, updated_at FROM scan_findings
+	rows, err = s.db.QueryContext(ctx, `SELECT finding, status, first_observed_at, `+lastObservedSQL+`, updated_at FROM scan_findings
 		WHERE repository = ? AND image_digest = ? AND status <> 'CLOSED'
 		ORDER BY CASE severity WHEN 'CRITICAL' THEN 0 WHEN 'HIGH' THEN 1 WHEN 'MEDIUM' THEN 2 WHEN 'LOW' THEN 3
 			WHEN 'INFORMATIONAL' THEN 4 ELSE 5 END, finding_key LIMIT ? OFFSET ?`, repo, dg, limit+1, offset)

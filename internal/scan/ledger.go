@@ -56,7 +56,8 @@ func (s *Service) closeFindingsTx(ctx context.Context, tx *store.Tx, repo string
 		}
 	}
 	t := ms(now)
-	closed, err := changeFindingsTx(ctx, tx, FindingClosed, reason, now, `UPDATE scan_findings SET status = 'CLOSED', updated_at = ?, closed_at = ?, closed_reason = ?
+	closed, err := changeFindingsTx(ctx, tx, FindingClosed, reason, now, `UPDATE scan_findings SET status = 'CLOSED', updated_at = ?, closed_at = ?, closed_reason = ?,
+		last_observed_at = `+lastObservedSQL+`
 		WHERE `+where+` AND status <> 'CLOSED'
 		RETURNING finding, first_observed_at, last_observed_at`, append([]any{t, t, string(reason)}, args...)...)
 	if err != nil {
@@ -110,6 +111,18 @@ func (s *Service) findingEventsTx(ctx context.Context, tx *store.Tx, opened, upd
 	}
 	return insertEvents(ctx, tx, events, now)
 }
+
+// lastObservedSQL is, in SQL over a row of scan_findings, when the finding
+// was last observed. A closed finding keeps the time its row holds (every
+// close sets it from this expression first). An open one was observed by
+// every evaluation of its image since its row was written: a scan rewrites
+// every finding it sees, but a re-evaluation rewrites only the findings a
+// change opened, updated or closed, and records the time it evaluated the
+// image in scan_scans.evaluated_at.
+const lastObservedSQL = `CASE WHEN scan_findings.status = 'CLOSED' THEN scan_findings.last_observed_at
+	ELSE COALESCE((SELECT CASE WHEN ev.evaluated_at > scan_findings.last_observed_at THEN ev.evaluated_at ELSE scan_findings.last_observed_at END
+		FROM scan_scans ev WHERE ev.repository = scan_findings.repository AND ev.image_digest = scan_findings.image_digest),
+		scan_findings.last_observed_at) END`
 
 // reopens says, in SQL, whether seeing a stored finding again reopens it:
 // a closed one does, unless a newer image on its tag fixed it (the ledger

@@ -83,7 +83,7 @@ func (s *Service) ListFindings(ctx context.Context, q FindingQuery, page Page) (
 	}
 	where, args := q.where()
 	args = append(args, limit+1, offset)
-	rows, err := s.db.QueryContext(ctx, `SELECT finding, status, first_observed_at, last_observed_at, updated_at,
+	rows, err := s.db.QueryContext(ctx, `SELECT finding, status, first_observed_at, `+lastObservedSQL+`, updated_at,
 		fix_available_since, closed_at, closed_reason FROM scan_findings`+where+`
 		ORDER BY updated_at DESC, finding_id LIMIT ? OFFSET ?`, args...)
 	if err != nil {

@@ -474,7 +474,6 @@ func (s *Service) applyBatch(ctx context.Context, snap *vulndb.Snapshot, pb prep
 		}
 		var opened, updated, write []Finding
 		var bodies []string
-		var touch []findingRef
 		gone := map[CloseReason][]findingRef{}
 		for i, t := range targets {
 			have := stored[pair{t.repo, t.digest}]
@@ -494,8 +493,7 @@ func (s *Service) applyBatch(ctx context.Context, snap *vulndb.Snapshot, pb prep
 					g.Status, g.LastObservedAt, g.UpdatedAt = old.status, now, now
 					updated = append(updated, g)
 				default:
-					touch = append(touch, findingRef{t.repo, t.digest, f.key})
-					continue
+					continue // unchanged: observed now through scan_scans.evaluated_at
 				}
 				write = append(write, f)
 				bodies = append(bodies, results[i].bodies[j])
@@ -519,9 +517,6 @@ func (s *Service) applyBatch(ctx context.Context, snap *vulndb.Snapshot, pb prep
 				return err
 			}
 			closed = append(closed, cl...)
-		}
-		if err := touchByKeyTx(ctx, tx, touch, now); err != nil {
-			return err
 		}
 		if err := upsertFindingsTx(ctx, tx, write, bodies, now); err != nil {
 			return err
@@ -698,7 +693,8 @@ func closeByKeyTx(ctx context.Context, tx *store.Tx, refs []findingRef, reason C
 	t := ms(now)
 	for start := 0; start < len(refs); start += refChunk {
 		cond, args := refsIn(refs[start:min(start+refChunk, len(refs))])
-		closed, err := changeFindingsTx(ctx, tx, FindingClosed, reason, now, `UPDATE scan_findings SET status = 'CLOSED', updated_at = ?, closed_at = ?, closed_reason = ?
+		closed, err := changeFindingsTx(ctx, tx, FindingClosed, reason, now, `UPDATE scan_findings SET status = 'CLOSED', updated_at = ?, closed_at = ?, closed_reason = ?,
+			last_observed_at = `+lastObservedSQL+`
 			WHERE `+cond+` AND status <> 'CLOSED'
 			RETURNING finding, first_observed_at, last_observed_at`, append([]any{t, t, string(reason)}, args...)...)
 		if err != nil {
@@ -707,18 +703,6 @@ func closeByKeyTx(ctx context.Context, tx *store.Tx, refs []findingRef, reason C
 		out = append(out, closed...)
 	}
 	return out, nil
-}
-
-// touchByKeyTx records that the findings named were observed now
-// (re-evaluation saw them again, unchanged).
-func touchByKeyTx(ctx context.Context, tx *store.Tx, refs []findingRef, now time.Time) error {
-	for start := 0; start < len(refs); start += refChunk {
-		cond, args := refsIn(refs[start:min(start+refChunk, len(refs))])
-		if _, err := tx.ExecContext(ctx, `UPDATE scan_findings SET last_observed_at = ? WHERE `+cond, append([]any{ms(now)}, args...)...); err != nil {
-			return fmt.Errorf("scan: observe findings: %w", err)
-		}
-	}
-	return nil
 }
 
 // recordReevaluationTx moves the targets' scans to the generation: last
@@ -739,8 +723,8 @@ func recordReevaluationTx(ctx context.Context, tx *store.Tx, targets []reevalTar
 		ds := byRepo[repo]
 		for start := 0; start < len(ds); start += refChunk {
 			chunk := ds[start:min(start+refChunk, len(ds))]
-			args := append([]any{ms(now), ms(vsu), gen, repo, gen}, chunk...)
-			res, err := tx.ExecContext(ctx, `UPDATE scan_scans SET completed_at = ?, vuln_source_updated_at = ?, generation = ?
+			args := append([]any{ms(now), ms(now), ms(vsu), gen, repo, gen}, chunk...)
+			res, err := tx.ExecContext(ctx, `UPDATE scan_scans SET completed_at = ?, evaluated_at = ?, vuln_source_updated_at = ?, generation = ?
 				WHERE repository = ? AND generation < ? AND image_digest IN (`+store.Placeholders(len(chunk))+`)`, args...)
 			if err != nil {
 				return nil, fmt.Errorf("scan: record re-evaluation in %s: %w", repo, err)

@@ -262,7 +262,7 @@ type findingRow struct {
 func (e *reevalEnv) findings(t testing.TB) map[string]findingRow {
 	t.Helper()
 	rows, err := e.db.QueryContext(context.Background(), `SELECT repository, image_digest, finding_key, status, severity, fix_available,
-		finding, closed_reason, first_observed_at, last_observed_at, updated_at, fix_available_since, closed_at FROM scan_findings`)
+		finding, closed_reason, first_observed_at, `+lastObservedSQL+`, updated_at, fix_available_since, closed_at FROM scan_findings`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -487,6 +487,18 @@ func TestReevaluateGoDelta(t *testing.T) {
 		if opened != st.Opened {
 			t.Errorf("%d new finding rows, stats say %d opened", opened, st.Opened)
 		}
+		// The re-evaluation observed every open finding of the images it
+		// evaluated, rewritten or not; the others keep their time.
+		for k, r := range after {
+			b, ok := before[k]
+			if !ok || r.status == FindingClosed {
+				continue
+			}
+			evaluated := r.repo != "team/push" && r.digest != im.untouched
+			if evaluated && r.last != ms(e.clock.Now()) || !evaluated && r.last != b.last {
+				t.Errorf("%s: last observed %v (evaluated %v, before %v)", k, fromMS(r.last), evaluated, fromMS(b.last))
+			}
+		}
 
 		// The oracle: a full re-scan of every continuous image from its
 		// whole inventory gives exactly the same findings.
@@ -605,7 +617,9 @@ func TestReevaluateWithdrawn(t *testing.T) {
 				}
 			default:
 				closed++
-				if r.status != FindingClosed || r.reason != string(ClosedAdvisoryWithdrawn) || r.closedAt != ms(e.clock.Now()) || r.first != before[k].first {
+				// Closed now; last observed by the evaluation before.
+				if r.status != FindingClosed || r.reason != string(ClosedAdvisoryWithdrawn) || r.closedAt != ms(e.clock.Now()) ||
+					r.first != before[k].first || r.last != before[k].last {
 					t.Errorf("withdrawn advisory's finding %s: %+v", k, r)
 				}
 			}

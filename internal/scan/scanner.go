@@ -491,6 +491,11 @@ func (s *Service) scan(ctx context.Context, j *Job, p payload) error {
 		if err != nil {
 			return err
 		}
+		// After storeFindings: the findings it closed were last observed
+		// at the evaluation before this one.
+		if _, err := tx.ExecContext(ctx, `UPDATE scan_scans SET evaluated_at = ? WHERE repository = ? AND image_digest = ?`, ms(now), repo, dg); err != nil {
+			return fmt.Errorf("scan: store scan: %w", err)
+		}
 		if err := s.supersedeTx(ctx, tx, repo, p, findings, now); err != nil {
 			return err
 		}
@@ -556,7 +561,8 @@ func storeFindings(ctx context.Context, tx *store.Tx, repo, dg string, fs []Find
 		return nil, nil, err
 	}
 	t := ms(now)
-	closed, err = changeFindingsTx(ctx, tx, FindingClosed, ClosedNotObserved, now, `UPDATE scan_findings SET status = 'CLOSED', updated_at = ?, closed_at = ?, closed_reason = ?
+	closed, err = changeFindingsTx(ctx, tx, FindingClosed, ClosedNotObserved, now, `UPDATE scan_findings SET status = 'CLOSED', updated_at = ?, closed_at = ?, closed_reason = ?,
+		last_observed_at = `+lastObservedSQL+`
 		WHERE repository = ? AND image_digest = ? AND status <> 'CLOSED' AND last_observed_at < ?
 		RETURNING finding, first_observed_at, last_observed_at`, t, t, string(ClosedNotObserved), repo, dg, t)
 	if err != nil {
