@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/drydockhq/drydock/internal/store"
@@ -41,24 +40,19 @@ func insertEvent(ctx context.Context, tx *store.Tx, source, detailType string, d
 	return insertEvents(ctx, tx, []event{{source, detailType, detail}}, now)
 }
 
-// insertEvents writes events in multi-row statements (a scan may have
-// hundreds of new findings, each an event).
+// insertEvents writes events (a scan may have hundreds of new findings,
+// each an event).
 func insertEvents(ctx context.Context, tx *store.Tx, events []event, now time.Time) error {
-	const batch = 100 // 100 rows x 4 columns
-	for start := 0; start < len(events); start += batch {
-		end := min(start+batch, len(events))
-		args := make([]any, 0, 4*(end-start))
-		for _, e := range events[start:end] {
-			b, err := json.Marshal(e.detail)
-			if err != nil {
-				return fmt.Errorf("scan: encode event: %w", err)
-			}
-			args = append(args, ms(now), e.source, e.detailType, string(b))
+	_, err := tx.ExecRows(ctx, `INSERT INTO scan_outbox (created_at, source, detail_type, detail)`, "", 4, len(events), func(i int) ([]any, error) {
+		e := events[i]
+		b, err := json.Marshal(e.detail)
+		if err != nil {
+			return nil, fmt.Errorf("encode event: %w", err)
 		}
-		values := strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?),", end-start), ",")
-		if _, err := tx.ExecContext(ctx, `INSERT INTO scan_outbox (created_at, source, detail_type, detail) VALUES `+values, args...); err != nil {
-			return fmt.Errorf("scan: outbox: %w", err)
-		}
+		return []any{ms(now), e.source, e.detailType, string(b)}, nil
+	})
+	if err != nil {
+		return fmt.Errorf("scan: outbox: %w", err)
 	}
 	return nil
 }

@@ -141,34 +141,9 @@ const findingCols = 17
 // bodies, when not nil, are the findings already encoded.
 func upsertFindingsTx(ctx context.Context, tx *store.Tx, fs []Finding, bodies []string, now time.Time) error {
 	t := ms(now)
-	const batch = 25 // 25 rows x 17 columns stay well inside both backends' parameter limits
-	for start := 0; start < len(fs); start += batch {
-		end := min(start+batch, len(fs))
-		args := make([]any, 0, (end-start)*findingCols)
-		for i := start; i < end; i++ {
-			f := &fs[i]
-			var body string
-			if bodies != nil {
-				body = bodies[i]
-			} else {
-				b, err := json.Marshal(f)
-				if err != nil {
-					return fmt.Errorf("scan: encode finding: %w", err)
-				}
-				body = string(b)
-			}
-			fixSince := int64(0)
-			if f.FixAvailable != "" && f.FixAvailable != "NO" {
-				fixSince = t
-			}
-			args = append(args, f.Repository, f.Digest, f.key, f.ID, f.VulnerabilityID, f.Package.Name, f.Package.Version,
-				f.Package.PackageManager, f.Severity, FindingActive, f.FixAvailable, t, t, t, body, packageRef(f.key), fixSince)
-		}
-		row := "(" + store.Placeholders(findingCols) + ")"
-		values := strings.TrimSuffix(strings.Repeat(row+",", end-start), ",")
-		if _, err := tx.ExecContext(ctx, `INSERT INTO scan_findings (repository, image_digest, finding_key, finding_id, advisory_id,
+	_, err := tx.ExecRows(ctx, `INSERT INTO scan_findings (repository, image_digest, finding_key, finding_id, advisory_id,
 			package_name, package_version, package_manager, severity, status, fix_available, first_observed_at, last_observed_at,
-			updated_at, finding, package_ref, fix_available_since) VALUES `+values+`
+			updated_at, finding, package_ref, fix_available_since)`, `
 			ON CONFLICT (repository, image_digest, finding_key) DO UPDATE SET
 				status = CASE WHEN `+reopens+` THEN 'ACTIVE' ELSE scan_findings.status END,
 				updated_at = CASE WHEN `+reopens+` OR scan_findings.finding <> excluded.finding
@@ -179,9 +154,28 @@ func upsertFindingsTx(ctx context.Context, tx *store.Tx, fs []Finding, bodies []
 					WHEN scan_findings.fix_available_since = 0 THEN excluded.fix_available_since
 					ELSE scan_findings.fix_available_since END,
 				severity = excluded.severity, fix_available = excluded.fix_available, finding = excluded.finding,
-				last_observed_at = excluded.last_observed_at, package_ref = excluded.package_ref`, args...); err != nil {
-			return fmt.Errorf("scan: store findings: %w", err)
-		}
+				last_observed_at = excluded.last_observed_at, package_ref = excluded.package_ref`,
+		findingCols, len(fs), func(i int) ([]any, error) {
+			f := &fs[i]
+			var body string
+			if bodies != nil {
+				body = bodies[i]
+			} else {
+				b, err := json.Marshal(f)
+				if err != nil {
+					return nil, fmt.Errorf("encode finding: %w", err)
+				}
+				body = string(b)
+			}
+			fixSince := int64(0)
+			if f.FixAvailable != "" && f.FixAvailable != "NO" {
+				fixSince = t
+			}
+			return []any{f.Repository, f.Digest, f.key, f.ID, f.VulnerabilityID, f.Package.Name, f.Package.Version,
+				f.Package.PackageManager, f.Severity, FindingActive, f.FixAvailable, t, t, t, body, packageRef(f.key), fixSince}, nil
+		})
+	if err != nil {
+		return fmt.Errorf("scan: store findings: %w", err)
 	}
 	return nil
 }
