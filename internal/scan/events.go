@@ -30,7 +30,8 @@ type Event struct {
 	Detail     json.RawMessage
 }
 
-// event is one outbox row to write.
+// event is one outbox row to write. A detail that is a json.RawMessage
+// is written as it is.
 type event struct {
 	source, detailType string
 	detail             any
@@ -45,6 +46,9 @@ func insertEvent(ctx context.Context, tx *store.Tx, source, detailType string, d
 func insertEvents(ctx context.Context, tx *store.Tx, events []event, now time.Time) error {
 	_, err := tx.ExecRows(ctx, `INSERT INTO scan_outbox (created_at, source, detail_type, detail)`, "", 4, len(events), func(i int) ([]any, error) {
 		e := events[i]
+		if raw, ok := e.detail.(json.RawMessage); ok { // encoded by the caller
+			return []any{ms(now), e.source, e.detailType, string(raw)}, nil
+		}
 		b, err := json.Marshal(e.detail)
 		if err != nil {
 			return nil, fmt.Errorf("encode event: %w", err)

@@ -318,7 +318,9 @@ func (s *Service) reevaluateKeys(ctx context.Context, snap *vulndb.Snapshot, cfg
 type preparedBatch struct {
 	targets []reevalTarget
 	results []evaluated
-	err     error
+	// now is the time the batch's changes are recorded at.
+	now time.Time
+	err error
 }
 
 // prepareBatch selects the pairs in continuous scope among the batch's
@@ -328,7 +330,7 @@ func (s *Service) prepareBatch(ctx context.Context, snap *vulndb.Snapshot, cfg C
 	if err != nil {
 		return preparedBatch{err: err}
 	}
-	var pb preparedBatch
+	pb := preparedBatch{now: s.opts.Now()}
 	for _, p := range pairs {
 		pb.targets = append(pb.targets, reevalTarget{repo: p.repo, digest: p.digest, pkgs: touched[p.digest]})
 	}
@@ -339,7 +341,7 @@ func (s *Service) prepareBatch(ctx context.Context, snap *vulndb.Snapshot, cfg C
 	if err != nil {
 		return preparedBatch{err: err}
 	}
-	pb.results, pb.err = s.rematch(ctx, snap, pb.targets, facts)
+	pb.results, pb.err = s.rematch(ctx, snap, pb.targets, facts, pb.now)
 	return pb
 }
 
@@ -453,19 +455,20 @@ type findingRef struct{ repo, digest, key string }
 // pair is a (repository, image digest) pair.
 type pair struct{ repo, digest string }
 
-// evaluated is one target's re-matched findings, encoded, and the identity
-// of its re-matched packages.
+// evaluated is one target's re-matched findings, encoded as stored and as
+// the event announcing each if it turns out new, and the identity of its
+// re-matched packages.
 type evaluated struct {
 	findings []Finding
 	bodies   []string
+	opened   [][]byte
 	refs     []string
 }
 
 // applyBatch applies a prepared batch's difference to the stored findings
 // in one transaction.
 func (s *Service) applyBatch(ctx context.Context, snap *vulndb.Snapshot, pb preparedBatch, reasons map[string]CloseReason, st *ReevalStats) error {
-	targets, results := pb.targets, pb.results
-	now := s.opts.Now()
+	targets, results, now := pb.targets, pb.results, pb.now
 	vsu := s.sourceUpdatedAt(ctx, snap)
 	return s.db.InTx(ctx, func(tx *store.Tx) error {
 		stored, err := storedFindingsTx(ctx, tx, targets, results)
@@ -473,6 +476,7 @@ func (s *Service) applyBatch(ctx context.Context, snap *vulndb.Snapshot, pb prep
 			return err
 		}
 		var opened, updated, write []Finding
+		var openedEvents [][]byte
 		var bodies []string
 		gone := map[CloseReason][]findingRef{}
 		for i, t := range targets {
@@ -488,6 +492,7 @@ func (s *Service) applyBatch(ctx context.Context, snap *vulndb.Snapshot, pb prep
 					g := f
 					g.Status, g.FirstObservedAt, g.LastObservedAt, g.UpdatedAt = FindingActive, now, now, now
 					opened = append(opened, g)
+					openedEvents = append(openedEvents, results[i].opened[j])
 				case old.body != results[i].bodies[j]:
 					g := f
 					g.Status, g.LastObservedAt, g.UpdatedAt = old.status, now, now
@@ -530,7 +535,16 @@ func (s *Service) applyBatch(ctx context.Context, snap *vulndb.Snapshot, pb prep
 				return err
 			}
 		}
-		if err := s.findingEventsTx(ctx, tx, opened, updated, closed, now); err != nil {
+		events := make([]event, 0, len(opened)+len(updated)+len(closed))
+		for _, raw := range openedEvents {
+			events = append(events, event{SourceInspector2, DetailInspector2Finding, json.RawMessage(raw)})
+		}
+		for _, list := range [][]Finding{updated, closed} {
+			for _, f := range list {
+				events = append(events, event{SourceInspector2, DetailInspector2Finding, f})
+			}
+		}
+		if err := insertEvents(ctx, tx, events, now); err != nil {
 			return err
 		}
 		st.Opened, st.Updated, st.Closed = st.Opened+len(opened), st.Updated+len(updated), st.Closed+len(closed)
@@ -539,8 +553,10 @@ func (s *Service) applyBatch(ctx context.Context, snap *vulndb.Snapshot, pb prep
 }
 
 // rematch matches the targets' packages and builds and encodes their
-// findings, on as many goroutines as there are CPUs.
-func (s *Service) rematch(ctx context.Context, snap *vulndb.Snapshot, targets []reevalTarget, facts map[string]*index.Inventory) ([]evaluated, error) {
+// findings, on as many goroutines as there are CPUs. Each finding is
+// encoded twice: as stored, and as the event that announces it opened at
+// now, the common case, which the serial write stage then need not encode.
+func (s *Service) rematch(ctx context.Context, snap *vulndb.Snapshot, targets []reevalTarget, facts map[string]*index.Inventory, now time.Time) ([]evaluated, error) {
 	m := s.matchers.get(snap)
 	results := make([]evaluated, len(targets))
 	g, ctx := errgroup.WithContext(ctx)
@@ -568,8 +584,15 @@ func (s *Service) rematch(ctx context.Context, snap *vulndb.Snapshot, targets []
 				if err != nil {
 					return fmt.Errorf("scan: encode finding: %w", err)
 				}
+				g := f
+				g.Status, g.FirstObservedAt, g.LastObservedAt, g.UpdatedAt = FindingActive, now, now, now
+				detail, err := json.Marshal(g)
+				if err != nil {
+					return fmt.Errorf("scan: encode finding: %w", err)
+				}
 				r.findings = append(r.findings, f)
 				r.bodies = append(r.bodies, string(body))
+				r.opened = append(r.opened, detail)
 			}
 			for j := range t.pkgs {
 				r.refs = append(r.refs, packageIdentity(&t.pkgs[j]))
