@@ -49,6 +49,9 @@ type DB struct {
 	// location is a printable description of where the data lives, without
 	// credentials.
 	location string
+	// ckpt checkpoints a SQLite store's WAL in the background (nil on
+	// PostgreSQL).
+	ckpt *checkpointer
 }
 
 // DefaultFile is the SQLite file name inside the data directory.
@@ -103,8 +106,11 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	// in one) in memory instead of spilling and re-reading them.
 	// temp_store=MEMORY keeps statement journals (multi-row upserts inside
 	// a transaction write one) in memory rather than in temporary files.
+	// wal_autocheckpoint is only a backstop: the checkpointer copies the
+	// WAL into the database file in the background (see checkpointer).
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)", "cache_size(-32768)", "temp_store(MEMORY)"} {
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)", "cache_size(-32768)", "temp_store(MEMORY)",
+		fmt.Sprintf("wal_autocheckpoint(%d)", walBackstop)} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
@@ -118,7 +124,7 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 		conn.Close()
 		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
 	}
-	return &DB{sql: conn, dialect: SQLite, location: "sqlite:" + path}, nil
+	return &DB{sql: conn, dialect: SQLite, location: "sqlite:" + path, ckpt: startCheckpointer(conn)}, nil
 }
 
 // sqlitePageSize is the page size of new SQLite stores. SQLite's default
@@ -180,7 +186,12 @@ func (db *DB) Location() string { return db.location }
 func (db *DB) SQL() *sql.DB { return db.sql }
 
 // Close closes the store.
-func (db *DB) Close() error { return db.sql.Close() }
+func (db *DB) Close() error {
+	if db.ckpt != nil {
+		db.ckpt.stop()
+	}
+	return db.sql.Close()
+}
 
 // ExecContext runs a statement that returns no rows.
 func (db *DB) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
@@ -265,6 +276,9 @@ func (db *DB) inTxOnce(ctx context.Context, fn func(tx *Tx) error) (err error) {
 	}
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("store: commit: %w", err)
+	}
+	if db.ckpt != nil {
+		db.ckpt.committed()
 	}
 	return nil
 }
