@@ -475,32 +475,37 @@ func (s *Service) applyBatch(ctx context.Context, snap *vulndb.Snapshot, pb prep
 		if err != nil {
 			return err
 		}
-		var opened, updated, write []Finding
-		var openedEvents [][]byte
-		var bodies []string
+		// Findings are large structs: size the lists once and copy each
+		// finding only into the list that writes it.
+		total := 0
+		for i := range results {
+			total += len(results[i].findings)
+		}
+		var updated []Finding
+		write := make([]Finding, 0, total)
+		bodies := make([]string, 0, total)
+		openedEvents := make([][]byte, 0, total)
 		gone := map[CloseReason][]findingRef{}
 		for i, t := range targets {
 			have := stored[pair{t.repo, t.digest}]
 			fresh := make(map[string]bool, len(results[i].findings))
-			for j, f := range results[i].findings {
+			for j := range results[i].findings {
+				f := &results[i].findings[j]
 				fresh[f.key] = true
 				old, ok := have[f.key]
 				switch {
 				case ok && old.status == FindingClosed && CloseReason(old.reason) == ClosedFixedByNewImage:
 					continue // remediated by a newer image: stays closed
 				case !ok || old.status == FindingClosed:
-					g := f
-					g.Status, g.FirstObservedAt, g.LastObservedAt, g.UpdatedAt = FindingActive, now, now, now
-					opened = append(opened, g)
 					openedEvents = append(openedEvents, results[i].opened[j])
 				case old.body != results[i].bodies[j]:
-					g := f
+					g := *f
 					g.Status, g.LastObservedAt, g.UpdatedAt = old.status, now, now
 					updated = append(updated, g)
 				default:
 					continue // unchanged: observed now through scan_scans.evaluated_at
 				}
-				write = append(write, f)
+				write = append(write, *f)
 				bodies = append(bodies, results[i].bodies[j])
 			}
 			for key, old := range have {
@@ -535,7 +540,7 @@ func (s *Service) applyBatch(ctx context.Context, snap *vulndb.Snapshot, pb prep
 				return err
 			}
 		}
-		events := make([]event, 0, len(opened)+len(updated)+len(closed))
+		events := make([]event, 0, len(openedEvents)+len(updated)+len(closed))
 		for _, raw := range openedEvents {
 			events = append(events, event{SourceInspector2, DetailInspector2Finding, json.RawMessage(raw)})
 		}
@@ -547,7 +552,7 @@ func (s *Service) applyBatch(ctx context.Context, snap *vulndb.Snapshot, pb prep
 		if err := insertEvents(ctx, tx, events, now); err != nil {
 			return err
 		}
-		st.Opened, st.Updated, st.Closed = st.Opened+len(opened), st.Updated+len(updated), st.Closed+len(closed)
+		st.Opened, st.Updated, st.Closed = st.Opened+len(openedEvents), st.Updated+len(updated), st.Closed+len(closed)
 		return nil
 	})
 }
