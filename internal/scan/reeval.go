@@ -563,6 +563,10 @@ func (s *Service) applyBatch(ctx context.Context, snap *vulndb.Snapshot, pb prep
 // now, the common case, which the serial write stage then need not encode.
 func (s *Service) rematch(ctx context.Context, snap *vulndb.Snapshot, targets []reevalTarget, facts map[string]*index.Inventory, now time.Time) ([]evaluated, error) {
 	m := s.matchers.get(snap)
+	enc, err := newOpenedEncoder(now)
+	if err != nil {
+		return nil, err
+	}
 	results := make([]evaluated, len(targets))
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(runtime.GOMAXPROCS(0))
@@ -578,10 +582,14 @@ func (s *Service) rematch(ctx context.Context, snap *vulndb.Snapshot, targets []
 				return fmt.Errorf("match %s@%s: %w", t.repo, t.digest, err)
 			}
 			r := &results[i]
-			seen := make(map[string]bool, len(res.Findings))
+			n := len(res.Findings)
+			r.findings, r.bodies, r.opened = make([]Finding, 0, n), make([]string, 0, n), make([][]byte, 0, n)
+			seen := make(map[string]bool, n)
 			for j := range res.Findings {
-				f := s.buildFinding(snap, t.repo, t.digest, inv, &res.Findings[j], true)
+				r.findings = append(r.findings, s.buildFinding(snap, t.repo, t.digest, inv, &res.Findings[j], true))
+				f := &r.findings[len(r.findings)-1]
 				if seen[f.key] {
+					r.findings = r.findings[:len(r.findings)-1]
 					continue
 				}
 				seen[f.key] = true
@@ -589,13 +597,10 @@ func (s *Service) rematch(ctx context.Context, snap *vulndb.Snapshot, targets []
 				if err != nil {
 					return fmt.Errorf("scan: encode finding: %w", err)
 				}
-				g := f
-				g.Status, g.FirstObservedAt, g.LastObservedAt, g.UpdatedAt = FindingActive, now, now, now
-				detail, err := json.Marshal(g)
+				detail, err := enc.encode(f, body)
 				if err != nil {
-					return fmt.Errorf("scan: encode finding: %w", err)
+					return err
 				}
-				r.findings = append(r.findings, f)
 				r.bodies = append(r.bodies, string(body))
 				r.opened = append(r.opened, detail)
 			}
