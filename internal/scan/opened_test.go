@@ -19,7 +19,7 @@ func TestOpenedEncoder(t *testing.T) {
 		Description:   `ends with ,"status":"","updatedAt":"0001-01-01T00:00:00Z"}`,
 		CVSS:          []CVSS{{BaseScore: 7.5, ScoringVector: "CVSS:3.1/AV:N", Version: "3.1", Source: "NVD"}},
 		ReferenceURLs: []string{"https://example.com"}, Source: "GHSA", FixAvailable: "YES",
-		Package: VulnerablePackage{Name: "example.com/m", Version: "v1.0.0", PackageManager: "GOBINARY"},
+		Package:    VulnerablePackage{Name: "example.com/m", Version: "v1.0.0", PackageManager: "GOBINARY"},
 		Attributes: []Attribute{{Key: "k", Value: "v"}}, Platform: "DEBIAN_12", Architecture: "amd64",
 	}
 	for _, c := range []struct {
