@@ -291,6 +291,12 @@ func (s *Service) reevaluateKeys(ctx context.Context, snap *vulndb.Snapshot, cfg
 			}
 		}
 	}()
+	// The writes take one connection for all batches (see store.Conn).
+	wc, err := s.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer wc.Close()
 	n := 0
 	for pb := range batches {
 		if pb.err != nil {
@@ -300,7 +306,7 @@ func (s *Service) reevaluateKeys(ctx context.Context, snap *vulndb.Snapshot, cfg
 			continue
 		}
 		st.Evaluated += len(pb.targets)
-		if err := s.applyBatch(ctx, snap, pb, reasons, st); err != nil {
+		if err := s.applyBatch(ctx, wc, snap, pb, reasons, st); err != nil {
 			return err
 		}
 		n++
@@ -467,10 +473,10 @@ type evaluated struct {
 
 // applyBatch applies a prepared batch's difference to the stored findings
 // in one transaction.
-func (s *Service) applyBatch(ctx context.Context, snap *vulndb.Snapshot, pb preparedBatch, reasons map[string]CloseReason, st *ReevalStats) error {
+func (s *Service) applyBatch(ctx context.Context, wc *store.Conn, snap *vulndb.Snapshot, pb preparedBatch, reasons map[string]CloseReason, st *ReevalStats) error {
 	targets, results, now := pb.targets, pb.results, pb.now
 	vsu := s.sourceUpdatedAt(ctx, snap)
-	return s.db.InTx(ctx, func(tx *store.Tx) error {
+	return wc.InTx(ctx, func(tx *store.Tx) error {
 		stored, err := storedFindingsTx(ctx, tx, targets, results)
 		if err != nil {
 			return err

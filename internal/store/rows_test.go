@@ -86,3 +86,42 @@ func TestExecRows(t *testing.T) {
 		}
 	})
 }
+
+func TestConnInTx(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		if _, err := db.ExecContext(ctx, `CREATE TABLE conn_test (k BIGINT PRIMARY KEY)`); err != nil {
+			t.Fatal(err)
+		}
+		c, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 {
+			if err := c.InTx(ctx, func(tx *store.Tx) error {
+				_, err := tx.ExecContext(ctx, `INSERT INTO conn_test (k) VALUES (?)`, i)
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// A failed transaction on the connection rolls back, and the
+		// connection stays usable.
+		if err := c.InTx(ctx, func(tx *store.Tx) error {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO conn_test (k) VALUES (?)`, 10); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO conn_test (k) VALUES (?)`, 0)
+			return err
+		}); err == nil {
+			t.Fatal("a duplicate key went through")
+		}
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM conn_test`).Scan(&n); err != nil || n != 3 {
+			t.Errorf("%d rows seen through the pool (%v), want 3", n, err)
+		}
+	})
+}

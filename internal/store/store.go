@@ -244,9 +244,19 @@ const maxAttempts = 8
 // so fn must be safe to run more than once and must not keep state between
 // attempts.
 func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) error {
+	return db.inTx(ctx, db.sql, fn)
+}
+
+// beginner starts transactions: the pool (*sql.DB) or one connection
+// (*sql.Conn).
+type beginner interface {
+	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
+}
+
+func (db *DB) inTx(ctx context.Context, on beginner, fn func(tx *Tx) error) error {
 	backoff := 5 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		err := db.inTxOnce(ctx, fn)
+		err := db.inTxOnce(ctx, on, fn)
 		if err == nil || attempt == maxAttempts || !IsTransient(err) {
 			return err
 		}
@@ -261,8 +271,8 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 	}
 }
 
-func (db *DB) inTxOnce(ctx context.Context, fn func(tx *Tx) error) (err error) {
-	sqlTx, err := db.sql.BeginTx(ctx, nil)
+func (db *DB) inTxOnce(ctx context.Context, on beginner, fn func(tx *Tx) error) (err error) {
+	sqlTx, err := on.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin transaction: %w", err)
 	}
@@ -282,6 +292,33 @@ func (db *DB) inTxOnce(ctx context.Context, fn func(tx *Tx) error) (err error) {
 	}
 	return nil
 }
+
+// Conn is one connection of the store, held until Close. Transactions
+// run on it one after another keep its SQLite page cache: SQLite drops a
+// connection's cache when another connection wrote since it was last
+// used, so a long series of write transactions taking connections from
+// the pool, beside readers, keeps reading back the pages it just wrote.
+type Conn struct {
+	db   *DB
+	conn *sql.Conn
+}
+
+// Conn takes a connection from the pool; Close returns it.
+func (db *DB) Conn(ctx context.Context) (*Conn, error) {
+	c, err := db.sql.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: connection: %w", err)
+	}
+	return &Conn{db: db, conn: c}, nil
+}
+
+// InTx is DB.InTx on this connection.
+func (c *Conn) InTx(ctx context.Context, fn func(tx *Tx) error) error {
+	return c.db.inTx(ctx, c.conn, fn)
+}
+
+// Close returns the connection to the pool.
+func (c *Conn) Close() error { return c.conn.Close() }
 
 // IsTransient reports whether err is a conflict that succeeds when retried.
 func IsTransient(err error) bool {
