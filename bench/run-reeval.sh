@@ -5,10 +5,11 @@
 # vulnerability database snapshots in the fixtures; then the newer
 # snapshot lands (521 advisory changes) and the benchmark times the
 # change-set re-evaluation against the baseline in the same run, a full
-# re-match of every continuous image from its stored inventory. It prints,
-# per case, reeval-s, reeval-cpu-s, full-rescan-s, x-faster, opened and
-# MiB-alloc/op (compare images=2500 and images=10000 at the same touched
-# count: memory must not grow with the images the change leaves alone).
+# re-match of every continuous image from its stored inventory by as many
+# scan workers as CPUs. It prints, per case, reeval-s, reeval-cpu-s,
+# full-rescan-s, full-rescan-cpu-s, x-faster, opened and MiB-alloc/op
+# (compare images=2500 and images=10000 at the same touched count: memory
+# must not grow with the images the change leaves alone).
 #
 #   bench/run-reeval.sh                     # every case
 #   bench/run-reeval.sh 'images=10000/touched=2000'
