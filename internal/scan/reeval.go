@@ -865,30 +865,17 @@ func (s *Service) scanUnavailable(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	queued := 0
-	err = s.db.InTx(ctx, func(tx *store.Tx) error {
-		queued = 0
-		for _, im := range images {
-			freq := Manual
-			if im.typ == Enhanced {
-				freq = cfg.Effective(im.repo, false).ScanFrequency
-			}
-			raw, err := json.Marshal(payload{ScanType: im.typ, Frequency: freq, Trigger: "push"})
-			if err != nil {
-				return err
-			}
-			added, err := s.queue.EnqueueTx(ctx, tx, NewJob{Repository: im.repo, Digest: im.digest, Kind: kindScan, Payload: string(raw)})
-			if err != nil {
-				return err
-			}
-			if added {
-				queued++
-			}
+	jobs := make([]NewJob, 0, len(images))
+	for _, im := range images {
+		freq := Manual
+		if im.typ == Enhanced {
+			freq = cfg.Effective(im.repo, false).ScanFrequency
 		}
-		return nil
-	})
-	if err == nil && queued > 0 {
-		s.queue.Wake()
+		raw, err := json.Marshal(payload{ScanType: im.typ, Frequency: freq, Trigger: "push"})
+		if err != nil {
+			return 0, err
+		}
+		jobs = append(jobs, NewJob{Repository: im.repo, Digest: im.digest, Kind: kindScan, Payload: string(raw)})
 	}
-	return queued, err
+	return s.enqueueScans(ctx, jobs)
 }

@@ -52,14 +52,27 @@ func (s *Service) rescanContinuous(ctx context.Context, gen int64) (int, error) 
 	if err != nil {
 		return 0, err
 	}
+	var jobs []NewJob
+	for _, im := range images {
+		if cfg.Effective(im.repo, false).ScanFrequency == ContinuousScan {
+			jobs = append(jobs, NewJob{Repository: im.repo, Digest: im.digest, Kind: kindScan, Payload: string(raw)})
+		}
+	}
+	return s.enqueueScans(ctx, jobs)
+}
+
+// enqueueScans queues the jobs in one transaction, wakes the workers when
+// any was added, and returns how many were (a job already queued for the
+// same image is not added again).
+func (s *Service) enqueueScans(ctx context.Context, jobs []NewJob) (int, error) {
+	if len(jobs) == 0 {
+		return 0, nil
+	}
 	queued := 0
-	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		queued = 0
-		for _, im := range images {
-			if cfg.Effective(im.repo, false).ScanFrequency != ContinuousScan {
-				continue
-			}
-			added, err := s.queue.EnqueueTx(ctx, tx, NewJob{Repository: im.repo, Digest: im.digest, Kind: kindScan, Payload: string(raw)})
+		for _, j := range jobs {
+			added, err := s.queue.EnqueueTx(ctx, tx, j)
 			if err != nil {
 				return err
 			}
