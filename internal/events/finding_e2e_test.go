@@ -3,7 +3,6 @@ package events
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -294,18 +293,7 @@ func TestScanDeliversFindingEvents(t *testing.T) {
 		}
 
 		// Deleting the image closes its findings: one CLOSED event each.
-		req, err := http.NewRequestWithContext(ctx, http.MethodDelete, "http://"+host+"/v2/team/alpine/manifests/"+dg, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusAccepted {
-			t.Fatalf("DELETE manifest: %s", resp.Status)
-		}
+		regtest.DeleteManifest(t, host, "team/alpine", dg)
 		waitFor(t, "CLOSED finding events", func() bool { return len(byStatus("CLOSED")) >= len(stored) })
 		closed := byStatus("CLOSED")
 		if len(closed) != len(stored) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http"
 	"testing"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/drydockhq/drydock/internal/store"
 	"github.com/drydockhq/drydock/internal/store/storetest"
 	"github.com/drydockhq/drydock/internal/testutil/imagetest"
+	"github.com/drydockhq/drydock/internal/testutil/regtest"
 )
 
 // TestRegistryDeleteClosesFindings deletes a scanned image through the
@@ -64,18 +64,7 @@ func TestRegistryDeleteClosesFindings(t *testing.T) {
 			t.Errorf("%d scope events for a repository created by a push, want 1", scopes)
 		}
 
-		req, err := http.NewRequest(http.MethodDelete, "http://"+s.host+"/v2/alpine/old/manifests/"+dg, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusAccepted {
-			t.Fatalf("DELETE manifest: %s", resp.Status)
-		}
+		regtest.DeleteManifest(t, s.host, "alpine/old", dg)
 		deadline := time.Now().Add(time.Minute)
 		for {
 			_, err := s.svc.ScanStatus(ctx, "alpine/old", dg)

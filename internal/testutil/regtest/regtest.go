@@ -5,6 +5,7 @@ package regtest
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -32,6 +33,24 @@ func Registry(t testing.TB, db *store.DB) (*blob.FS, string) {
 	srv := httptest.NewServer(registry.New(registry.Options{Store: db, Blobs: bs, CreateOnPush: true}))
 	t.Cleanup(srv.Close)
 	return bs, strings.TrimPrefix(srv.URL, "http://")
+}
+
+// DeleteManifest deletes repo@digest through the registry at host, as a
+// client does, and fails the test unless the registry accepts it.
+func DeleteManifest(t testing.TB, host, repo, digest string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodDelete, "http://"+host+"/v2/"+repo+"/manifests/"+digest, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("DELETE manifest %s@%s: %s", repo, digest, resp.Status)
+	}
 }
 
 // AlpineVulns applies the Alpine 3.10 secdb fixture to db's vulnerability
