@@ -63,7 +63,7 @@ func (s *Service) closeFindingsTx(ctx context.Context, tx *store.Tx, repo string
 	if err != nil {
 		return 0, fmt.Errorf("scan: close findings of %s: %w", repo, err)
 	}
-	if err := s.findingEventsTx(ctx, tx, nil, nil, closed, now); err != nil {
+	if err := s.findingEventsTx(ctx, tx, now, nil, closed); err != nil {
 		return 0, err
 	}
 	return len(closed), nil
@@ -100,11 +100,19 @@ func changeFindingsTx(ctx context.Context, tx *store.Tx, status string, reason C
 }
 
 // findingEventsTx writes one Inspector2 Finding event for each finding
-// opened, updated or closed, with the finding as it now stands (the
-// caller sets status and times).
-func (s *Service) findingEventsTx(ctx context.Context, tx *store.Tx, opened, updated, closed []Finding, now time.Time) error {
-	events := make([]event, 0, len(opened)+len(updated)+len(closed))
-	for _, list := range [][]Finding{opened, updated, closed} {
+// opened, updated or closed: first the events given already encoded, then
+// one for each finding of the lists, as it now stands (the caller sets
+// status and times).
+func (s *Service) findingEventsTx(ctx context.Context, tx *store.Tx, now time.Time, encoded [][]byte, changed ...[]Finding) error {
+	n := len(encoded)
+	for _, list := range changed {
+		n += len(list)
+	}
+	events := make([]event, 0, n)
+	for _, raw := range encoded {
+		events = append(events, event{SourceInspector2, DetailInspector2Finding, json.RawMessage(raw)})
+	}
+	for _, list := range changed {
 		for _, f := range list {
 			events = append(events, event{SourceInspector2, DetailInspector2Finding, f})
 		}

@@ -546,16 +546,7 @@ func (s *Service) applyBatch(ctx context.Context, wc *store.Conn, snap *vulndb.S
 				return err
 			}
 		}
-		events := make([]event, 0, len(openedEvents)+len(updated)+len(closed))
-		for _, raw := range openedEvents {
-			events = append(events, event{SourceInspector2, DetailInspector2Finding, json.RawMessage(raw)})
-		}
-		for _, list := range [][]Finding{updated, closed} {
-			for _, f := range list {
-				events = append(events, event{SourceInspector2, DetailInspector2Finding, f})
-			}
-		}
-		if err := insertEvents(ctx, tx, events, now); err != nil {
+		if err := s.findingEventsTx(ctx, tx, now, openedEvents, updated, closed); err != nil {
 			return err
 		}
 		st.Opened, st.Updated, st.Closed = st.Opened+len(openedEvents), st.Updated+len(updated), st.Closed+len(closed)
