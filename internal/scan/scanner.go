@@ -364,14 +364,8 @@ func (s *Service) handle(ctx context.Context, j *Job) error {
 	if err != nil && (errors.As(err, &perm) || j.Attempts >= j.MaxAttempts) {
 		// Last word: record the failure with the job, so the image shows
 		// FAILED instead of staying in progress.
-		ferr := s.db.InTx(ctx, func(tx *store.Tx) error {
-			if err := s.setStatus(ctx, tx, j.Repository, j.Digest, StatusFailed, "Scan failed: "+err.Error()); err != nil {
-				return err
-			}
-			return s.queue.CompleteTx(ctx, tx, j)
-		})
+		ferr := s.finish(ctx, j, StatusFailed, "Scan failed: "+err.Error())
 		if ferr == nil {
-			j.MarkFinished()
 			s.log.Warn("scan failed", "repository", j.Repository, "digest", j.Digest, "err", err)
 			return nil
 		}
@@ -390,6 +384,21 @@ func (s *Service) jobDied(ctx context.Context, j Job) {
 	if err != nil && ctx.Err() == nil {
 		s.log.Error("scan: record failed scan", "repository", j.Repository, "digest", j.Digest, "err", err)
 	}
+}
+
+// finish records a status for the job's image and completes the job, in
+// one transaction: the scan ends without findings to store.
+func (s *Service) finish(ctx context.Context, j *Job, status, desc string) error {
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		if err := s.setStatus(ctx, tx, j.Repository, j.Digest, status, desc); err != nil {
+			return err
+		}
+		return s.queue.CompleteTx(ctx, tx, j)
+	})
+	if err == nil {
+		j.MarkFinished()
+	}
+	return err
 }
 
 func (s *Service) setStatus(ctx context.Context, tx *store.Tx, repo, dg, status, desc string) error {
@@ -422,32 +431,14 @@ func (s *Service) scan(ctx context.Context, j *Job, p payload) error {
 	}
 	now := s.opts.Now()
 	if inv.OS == nil && (!enhanced || len(pkgs) == 0) {
-		err := s.db.InTx(ctx, func(tx *store.Tx) error {
-			if err := s.setStatus(ctx, tx, repo, dg, StatusUnsupportedImage, descUnsupported); err != nil {
-				return err
-			}
-			return s.queue.CompleteTx(ctx, tx, j)
-		})
-		if err == nil {
-			j.MarkFinished()
-		}
-		return err
+		return s.finish(ctx, j, StatusUnsupportedImage, descUnsupported)
 	}
 	if s.opts.Vulns == nil || s.opts.Vulns.Snapshot().Generation() == 0 {
 		// No advisory was ever loaded: an empty result would read as
 		// "no vulnerabilities". The image waits for the database (a new
 		// generation re-evaluates continuous images; others are scanned
 		// again on push or on request).
-		err := s.db.InTx(ctx, func(tx *store.Tx) error {
-			if err := s.setStatus(ctx, tx, repo, dg, StatusFindingsUnavail, descNoDatabase); err != nil {
-				return err
-			}
-			return s.queue.CompleteTx(ctx, tx, j)
-		})
-		if err == nil {
-			j.MarkFinished()
-		}
-		return err
+		return s.finish(ctx, j, StatusFindingsUnavail, descNoDatabase)
 	}
 	snap := s.opts.Vulns.Snapshot()
 	res, err := s.matchers.get(snap).Match(ctx, pkgs)
