@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"golang.org/x/mod/semver"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/drydockhq/drydock/internal/index"
 	"github.com/drydockhq/drydock/internal/store"
@@ -137,23 +136,7 @@ func benchReevaluate(b *testing.B, d *goDelta, db *store.DB, total, touched int)
 	if err != nil || n != total {
 		b.Fatalf("full re-scan queued %d of %d: %v", n, total, err)
 	}
-	var g errgroup.Group
-	for range runtime.GOMAXPROCS(0) {
-		g.Go(func() error {
-			for {
-				j, err := e.svc.queue.Claim(ctx)
-				if err != nil || j == nil {
-					return err
-				}
-				if err := e.svc.handle(ctx, j); err != nil {
-					return fmt.Errorf("job %s %s@%s: %w", j.Kind, j.Repository, j.Digest, err)
-				}
-			}
-		})
-	}
-	if err := g.Wait(); err != nil {
-		b.Fatal(err)
-	}
+	e.drainOn(b, runtime.GOMAXPROCS(0))
 	full, fullCPU := time.Since(t0), cpuTime()-fullCPU0
 	b.Logf("re-evaluation %v (%+v); full re-scan of %d images %v", reeval, st, total, full)
 	b.ReportMetric(reeval.Seconds(), "reeval-s")

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"golang.org/x/mod/semver"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/drydockhq/drydock/internal/index"
 	"github.com/drydockhq/drydock/internal/store"
@@ -222,21 +223,30 @@ func (e *reevalEnv) addImage(t testing.TB, repo, dg string, pkgs []index.Package
 	}
 }
 
-// drain runs every ready job to its end.
-func (e *reevalEnv) drain(t testing.TB) {
+// drain runs every ready job to its end, one at a time.
+func (e *reevalEnv) drain(t testing.TB) { e.drainOn(t, 1) }
+
+// drainOn runs every ready job to its end on the given number of
+// goroutines, as that many scan workers would.
+func (e *reevalEnv) drainOn(t testing.TB, workers int) {
 	t.Helper()
 	ctx := context.Background()
-	for {
-		j, err := e.svc.queue.Claim(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if j == nil {
-			return
-		}
-		if err := e.svc.handle(ctx, j); err != nil {
-			t.Fatalf("job %s %s@%s: %v", j.Kind, j.Repository, j.Digest, err)
-		}
+	var g errgroup.Group
+	for range workers {
+		g.Go(func() error {
+			for {
+				j, err := e.svc.queue.Claim(ctx)
+				if err != nil || j == nil {
+					return err
+				}
+				if err := e.svc.handle(ctx, j); err != nil {
+					return fmt.Errorf("job %s %s@%s: %w", j.Kind, j.Repository, j.Digest, err)
+				}
+			}
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
 	}
 }
 
