@@ -137,19 +137,14 @@ func (b Builder) findingEvent(f *scan.Finding, img *Image) (json.RawMessage, str
 // (it names its image by repositoryName and imageDigest). ok is false
 // for a detail already in the event shape.
 func storedFinding(detail json.RawMessage) (*scan.Finding, bool) {
-	var probe struct {
-		Repository *string          `json:"repositoryName"`
-		Digest     *string          `json:"imageDigest"`
-		Resources  *json.RawMessage `json:"resources"`
+	var w struct {
+		scan.Finding
+		Resources json.RawMessage `json:"resources"`
 	}
-	if json.Unmarshal(detail, &probe) != nil || probe.Repository == nil || probe.Digest == nil || probe.Resources != nil {
+	if json.Unmarshal(detail, &w) != nil || w.Repository == "" || w.Digest == "" || w.Resources != nil {
 		return nil, false
 	}
-	var f scan.Finding
-	if json.Unmarshal(detail, &f) != nil {
-		return nil, false
-	}
-	return &f, true
+	return &w.Finding, true
 }
 
 type imageKey struct{ repo, digest string }
