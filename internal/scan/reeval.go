@@ -103,11 +103,22 @@ func setCursorTx(ctx context.Context, tx *store.Tx, name string, pos int64) erro
 	return nil
 }
 
-// reevalTarget is one (repository, image) pair to re-match and the
-// packages of the image the change touches.
+// reevalTarget is one (repository, image) pair to re-match and what the
+// change touches in the image.
 type reevalTarget struct {
 	repo, digest string
-	pkgs         []index.Package
+	touchedImage
+}
+
+// touchedImage is what a change touches in one image: the packages to
+// match again, and the keys of the findings they may have changed, each
+// changed advisory of a package's lookup keys with the package identity.
+// A finding of an advisory the change left alone (its data and its CVE's
+// enrichment unchanged) matches again as it is stored, so re-evaluation
+// neither reads nor compares it.
+type touchedImage struct {
+	pkgs []index.Package
+	keys []string
 }
 
 // Reevaluate applies every generation of the vulnerability index beyond
@@ -169,7 +180,7 @@ func (s *Service) Reevaluate(ctx context.Context) (ReevalStats, error) {
 		st.Duration = time.Since(start)
 		return st, err
 	}
-	keys, reasons := changedKeys(snap, sets)
+	keys, advisories, reasons := changedKeys(snap, sets)
 	for _, cs := range sets {
 		st.Changes += len(cs.Changes)
 	}
@@ -179,7 +190,7 @@ func (s *Service) Reevaluate(ctx context.Context) (ReevalStats, error) {
 		return st, err
 	}
 	if cfg.ScanType == Enhanced && len(keys) > 0 {
-		if err := s.reevaluateKeys(ctx, snap, cfg, keys, reasons, &st); err != nil {
+		if err := s.reevaluateKeys(ctx, snap, cfg, keys, advisories, reasons, &st); err != nil {
 			return st, err
 		}
 	}
@@ -218,24 +229,28 @@ func (s *Service) Reevaluate(ctx context.Context) (ReevalStats, error) {
 }
 
 // changedKeys returns the package keys the change sets touch (the keys of
-// advisories whose enrichment changed included) and, per advisory id, why
-// a finding of it that no longer matches closes.
-func changedKeys(snap *vulndb.Snapshot, sets []*vulndb.ChangeSet) ([]vulndb.Key, map[string]CloseReason) {
-	seen := map[vulndb.Key]bool{}
+// advisories whose enrichment changed included), per key the ids of the
+// changed advisories that name it, and, per advisory id, why a finding of
+// it that no longer matches closes.
+func changedKeys(snap *vulndb.Snapshot, sets []*vulndb.ChangeSet) ([]vulndb.Key, map[vulndb.Key][]string, map[string]CloseReason) {
+	advisories := map[vulndb.Key][]string{}
 	var keys []vulndb.Key
-	add := func(k vulndb.Key) {
-		if !seen[k] {
-			seen[k] = true
+	add := func(k vulndb.Key, id string) {
+		ids, seen := advisories[k]
+		if !seen {
 			keys = append(keys, k)
+		}
+		if !slices.Contains(ids, id) {
+			advisories[k] = append(ids, id)
 		}
 	}
 	reasons := map[string]CloseReason{}
 	var cves []string
 	for _, cs := range sets {
-		for _, k := range cs.Keys {
-			add(k)
-		}
 		for _, ch := range cs.Changes {
+			for _, k := range ch.Keys {
+				add(k, ch.ID)
+			}
 			switch ch.Kind {
 			case vulndb.Withdrawn, vulndb.Removed:
 				reasons[ch.ID] = ClosedAdvisoryWithdrawn
@@ -247,16 +262,16 @@ func changedKeys(snap *vulndb.Snapshot, sets []*vulndb.ChangeSet) ([]vulndb.Key,
 	}
 	for _, a := range snap.AdvisoriesAbout(cves) {
 		for _, k := range a.Keys() {
-			add(k)
+			add(k, a.ID)
 		}
 	}
-	return keys, reasons
+	return keys, advisories, reasons
 }
 
 // reevaluateKeys re-matches, in batches, the packages under keys of the
 // images in continuous scope that hold them.
-func (s *Service) reevaluateKeys(ctx context.Context, snap *vulndb.Snapshot, cfg Config, keys []vulndb.Key, reasons map[string]CloseReason, st *ReevalStats) error {
-	touched, err := s.touchedPackages(ctx, keys)
+func (s *Service) reevaluateKeys(ctx context.Context, snap *vulndb.Snapshot, cfg Config, keys []vulndb.Key, advisories map[vulndb.Key][]string, reasons map[string]CloseReason, st *ReevalStats) error {
+	touched, err := s.touchedPackages(ctx, keys, advisories)
 	if err != nil {
 		return err
 	}
@@ -331,14 +346,14 @@ type preparedBatch struct {
 
 // prepareBatch selects the pairs in continuous scope among the batch's
 // digests and re-matches their touched packages.
-func (s *Service) prepareBatch(ctx context.Context, snap *vulndb.Snapshot, cfg Config, batch []string, touched map[string][]index.Package) preparedBatch {
+func (s *Service) prepareBatch(ctx context.Context, snap *vulndb.Snapshot, cfg Config, batch []string, touched map[string]*touchedImage) preparedBatch {
 	pairs, err := s.continuousPairs(ctx, cfg, batch)
 	if err != nil {
 		return preparedBatch{err: err}
 	}
 	pb := preparedBatch{now: s.opts.Now()}
 	for _, p := range pairs {
-		pb.targets = append(pb.targets, reevalTarget{repo: p.repo, digest: p.digest, pkgs: touched[p.digest]})
+		pb.targets = append(pb.targets, reevalTarget{repo: p.repo, digest: p.digest, touchedImage: *touched[p.digest]})
 	}
 	if len(pb.targets) == 0 {
 		return pb
@@ -352,10 +367,12 @@ func (s *Service) prepareBatch(ctx context.Context, snap *vulndb.Snapshot, cfg C
 }
 
 // touchedPackages resolves keys through the inverted package index: the
-// packages of each image that carry one of the keys, without duplicates.
-func (s *Service) touchedPackages(ctx context.Context, keys []vulndb.Key) (map[string][]index.Package, error) {
-	out := map[string][]index.Package{}
-	seen := map[string]map[string]bool{} // digest -> package identity
+// packages of each image that carry one of the keys, without duplicates,
+// and the keys of the findings the keys' changed advisories may have
+// given them.
+func (s *Service) touchedPackages(ctx context.Context, keys []vulndb.Key, advisories map[vulndb.Key][]string) (map[string]*touchedImage, error) {
+	out := map[string]*touchedImage{}
+	seen := map[string]map[string]bool{} // digest -> package identity and finding key
 	for start := 0; start < len(keys); start += keyBatch {
 		ks := keys[start:min(start+keyBatch, len(keys))]
 		cond := strings.TrimSuffix(strings.Repeat("(ecosystem = ? AND package = ?) OR ", len(ks)), " OR ")
@@ -363,13 +380,14 @@ func (s *Service) touchedPackages(ctx context.Context, keys []vulndb.Key) (map[s
 		for _, k := range ks {
 			args = append(args, k.Ecosystem, k.Package)
 		}
-		rows, err := s.db.QueryContext(ctx, `SELECT image_digest, packages FROM scan_package_keys WHERE `+cond, args...)
+		rows, err := s.db.QueryContext(ctx, `SELECT ecosystem, package, image_digest, packages FROM scan_package_keys WHERE `+cond, args...)
 		if err != nil {
 			return nil, fmt.Errorf("scan: images holding changed packages: %w", err)
 		}
 		for rows.Next() {
+			var k vulndb.Key
 			var dg, raw string
-			if err := rows.Scan(&dg, &raw); err != nil {
+			if err := rows.Scan(&k.Ecosystem, &k.Package, &dg, &raw); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("scan: images holding changed packages: %w", err)
 			}
@@ -378,14 +396,22 @@ func (s *Service) touchedPackages(ctx context.Context, keys []vulndb.Key) (map[s
 				rows.Close()
 				return nil, fmt.Errorf("scan: indexed packages of %s: %w", dg, err)
 			}
-			if seen[dg] == nil {
-				seen[dg] = map[string]bool{}
+			ti := out[dg]
+			if ti == nil {
+				ti = &touchedImage{}
+				out[dg], seen[dg] = ti, map[string]bool{}
 			}
 			for _, p := range pkgs {
 				id := packageIdentity(&p)
 				if !seen[dg][id] {
 					seen[dg][id] = true
-					out[dg] = append(out[dg], p)
+					ti.pkgs = append(ti.pkgs, p)
+				}
+				for _, a := range advisories[k] {
+					if key := a + "|" + id; !seen[dg][key] {
+						seen[dg][key] = true
+						ti.keys = append(ti.keys, key)
+					}
 				}
 			}
 		}
@@ -461,14 +487,12 @@ type findingRef struct{ repo, digest, key string }
 // pair is a (repository, image digest) pair.
 type pair struct{ repo, digest string }
 
-// evaluated is one target's re-matched findings, encoded as stored and as
-// the event announcing each if it turns out new, and the identity of its
-// re-matched packages.
+// evaluated is one target's re-matched findings of changed advisories,
+// encoded as stored and as the event announcing each if it turns out new.
 type evaluated struct {
 	findings []Finding
 	bodies   []string
 	opened   [][]byte
-	refs     []string
 }
 
 // applyBatch applies a prepared batch's difference to the stored findings
@@ -477,7 +501,7 @@ func (s *Service) applyBatch(ctx context.Context, wc *store.Conn, snap *vulndb.S
 	targets, results, now := pb.targets, pb.results, pb.now
 	vsu := s.sourceUpdatedAt(ctx, snap)
 	return wc.InTx(ctx, func(tx *store.Tx) error {
-		stored, err := storedFindingsTx(ctx, tx, targets, results)
+		stored, err := storedFindingsTx(ctx, tx, targets)
 		if err != nil {
 			return err
 		}
@@ -581,15 +605,20 @@ func (s *Service) rematch(ctx context.Context, snap *vulndb.Snapshot, targets []
 			r := &results[i]
 			n := len(res.Findings)
 			r.findings, r.bodies, r.opened = make([]Finding, 0, n), make([]string, 0, n), make([][]byte, 0, n)
-			seen := make(map[string]bool, n)
+			// The findings a change may have made: a key names each; the
+			// value turns true once one is built (a package may match an
+			// advisory twice).
+			want := make(map[string]bool, len(t.keys))
+			for _, k := range t.keys {
+				want[k] = false
+			}
 			for j := range res.Findings {
-				r.findings = append(r.findings, s.buildFinding(snap, t.repo, t.digest, inv, &res.Findings[j], true))
-				f := &r.findings[len(r.findings)-1]
-				if seen[f.key] {
-					r.findings = r.findings[:len(r.findings)-1]
+				if built, ok := want[findingKey(res.Findings[j].Advisory.ID, res.Findings[j].Package)]; !ok || built {
 					continue
 				}
-				seen[f.key] = true
+				r.findings = append(r.findings, s.buildFinding(snap, t.repo, t.digest, inv, &res.Findings[j], true))
+				f := &r.findings[len(r.findings)-1]
+				want[f.key] = true
 				body, err := json.Marshal(f)
 				if err != nil {
 					return fmt.Errorf("scan: encode finding: %w", err)
@@ -600,9 +629,6 @@ func (s *Service) rematch(ctx context.Context, snap *vulndb.Snapshot, targets []
 				}
 				r.bodies = append(r.bodies, string(body))
 				r.opened = append(r.opened, detail)
-			}
-			for j := range t.pkgs {
-				r.refs = append(r.refs, packageIdentity(&t.pkgs[j]))
 			}
 			return nil
 		})
@@ -644,51 +670,29 @@ func (s *Service) storedFacts(ctx context.Context, targets []reevalTarget) (map[
 	return out, rows.Err()
 }
 
-// storedFindingsTx returns the stored findings of the targets' re-matched
-// packages, by pair and finding key. It looks each (image, package) up
-// through the findings' package index: a batch names about a thousand of
-// them, among images that may hold thousands of findings each.
-func storedFindingsTx(ctx context.Context, tx *store.Tx, targets []reevalTarget, results []evaluated) (map[pair]map[string]storedFinding, error) {
-	type imagePackage struct{ digest, ref string }
-	want := map[pair]map[string]bool{}
-	var lookups []imagePackage
-	seen := map[imagePackage]bool{}
-	for i, t := range targets {
-		p := pair{t.repo, t.digest}
-		if want[p] == nil {
-			want[p] = map[string]bool{}
-		}
-		for _, r := range results[i].refs {
-			want[p][r] = true
-			if ip := (imagePackage{t.digest, r}); !seen[ip] {
-				seen[ip] = true
-				lookups = append(lookups, ip)
-			}
+// storedFindingsTx returns the stored findings the targets' changes may
+// have changed, by pair and finding key, each looked up by primary key.
+func storedFindingsTx(ctx context.Context, tx *store.Tx, targets []reevalTarget) (map[pair]map[string]storedFinding, error) {
+	var refs []findingRef
+	for _, t := range targets {
+		for _, k := range t.keys {
+			refs = append(refs, findingRef{t.repo, t.digest, k})
 		}
 	}
-	out := map[pair]map[string]storedFinding{}
-	const chunk = 400 // 2 parameters each
-	for start := 0; start < len(lookups); start += chunk {
-		ls := lookups[start:min(start+chunk, len(lookups))]
-		args := make([]any, 0, 2*len(ls))
-		for _, l := range ls {
-			args = append(args, l.digest, l.ref)
-		}
-		rows, err := tx.QueryContext(ctx, `SELECT repository, image_digest, finding_key, status, finding, package_ref, closed_reason FROM scan_findings
-			WHERE (image_digest, package_ref) IN (VALUES `+strings.TrimSuffix(strings.Repeat("(?, ?),", len(ls)), ",")+`)`, args...)
+	out := make(map[pair]map[string]storedFinding, len(targets))
+	for start := 0; start < len(refs); start += refChunk {
+		cond, args := refsIn(refs[start:min(start+refChunk, len(refs))])
+		rows, err := tx.QueryContext(ctx, `SELECT repository, image_digest, finding_key, status, finding, closed_reason FROM scan_findings WHERE `+cond, args...)
 		if err != nil {
 			return nil, fmt.Errorf("scan: stored findings: %w", err)
 		}
 		for rows.Next() {
 			var p pair
-			var key, ref string
+			var key string
 			var f storedFinding
-			if err := rows.Scan(&p.repo, &p.digest, &key, &f.status, &f.body, &ref, &f.reason); err != nil {
+			if err := rows.Scan(&p.repo, &p.digest, &key, &f.status, &f.body, &f.reason); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("scan: stored findings: %w", err)
-			}
-			if !want[p][ref] {
-				continue // another repository's copy of the image
 			}
 			if out[p] == nil {
 				out[p] = map[string]storedFinding{}
