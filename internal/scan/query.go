@@ -23,7 +23,6 @@ type FindingQuery struct {
 	// Statuses: empty matches every status, CLOSED included.
 	Statuses     []string
 	FixAvailable []string
-	FindingIDs   []string
 	// The ledger's bounds (zero: none): findings first observed, fixable,
 	// or closed at or after the time.
 	FirstObservedSince time.Time
@@ -50,7 +49,6 @@ func (q FindingQuery) where() (string, []any) {
 	add("package_name", q.PackageNames)
 	add("status", q.Statuses)
 	add("fix_available", q.FixAvailable)
-	add("finding_id", q.FindingIDs)
 	since := func(col string, t time.Time) {
 		if !t.IsZero() {
 			conds = append(conds, col+" >= ? AND "+col+" > 0")
