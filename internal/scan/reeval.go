@@ -306,12 +306,18 @@ func (s *Service) reevaluateKeys(ctx context.Context, snap *vulndb.Snapshot, cfg
 			}
 		}
 	}()
-	// The writes take one connection for all batches (see store.Conn).
+	// The writes take one connection for all batches (see store.Conn). Its
+	// commits need not wait for the disk: a batch a crash undoes is done
+	// again by the job's next run, and the cursor moves, durably, only
+	// after the last batch.
 	wc, err := s.db.Conn(ctx)
 	if err != nil {
 		return err
 	}
 	defer wc.Close()
+	if err := wc.RelaxDurability(ctx); err != nil {
+		return err
+	}
 	n := 0
 	for pb := range batches {
 		if pb.err != nil {

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"testing"
@@ -122,6 +123,70 @@ func TestConnInTx(t *testing.T) {
 		var n int
 		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM conn_test`).Scan(&n); err != nil || n != 3 {
 			t.Errorf("%d rows seen through the pool (%v), want 3", n, err)
+		}
+	})
+}
+
+func TestRelaxDurability(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		q, full, relaxed := `PRAGMA synchronous`, "2", "1"
+		if db.Dialect() == store.Postgres {
+			q, full, relaxed = `SHOW synchronous_commit`, "on", "off"
+		}
+		setting := func(c interface {
+			QueryRowContext(context.Context, string, ...any) *sql.Row
+		}) string {
+			t.Helper()
+			var v string
+			if err := c.QueryRowContext(ctx, q).Scan(&v); err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+		if _, err := db.ExecContext(ctx, `CREATE TABLE relax_test (k BIGINT PRIMARY KEY)`); err != nil {
+			t.Fatal(err)
+		}
+		c, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.RelaxDurability(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.InTx(ctx, func(tx *store.Tx) error {
+			if v := setting(tx); v != relaxed {
+				t.Errorf("%s = %s on the relaxed connection, want %s", q, v, relaxed)
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO relax_test (k) VALUES (1)`)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+		// Every connection of the pool, the one given back among them, is
+		// fully durable again.
+		var held []*sql.Conn
+		defer func() {
+			for _, h := range held {
+				h.Close()
+			}
+		}()
+		for range db.SQL().Stats().MaxOpenConnections {
+			h, err := db.SQL().Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			held = append(held, h)
+			if v := setting(h); v != full {
+				t.Errorf("%s = %s on a pooled connection after Close, want %s", q, v, full)
+			}
+		}
+		var n int
+		if err := held[0].QueryRowContext(ctx, `SELECT COUNT(*) FROM relax_test`).Scan(&n); err != nil || n != 1 {
+			t.Errorf("%d rows committed on the relaxed connection (%v), want 1", n, err)
 		}
 	})
 }

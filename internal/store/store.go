@@ -11,6 +11,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net/url"
@@ -301,6 +302,9 @@ func (db *DB) inTxOnce(ctx context.Context, on beginner, fn func(tx *Tx) error) 
 type Conn struct {
 	db   *DB
 	conn *sql.Conn
+	// relaxed is set while commits on the connection do not wait for the
+	// disk (see RelaxDurability).
+	relaxed bool
 }
 
 // Conn takes a connection from the pool; Close returns it.
@@ -317,8 +321,42 @@ func (c *Conn) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 	return c.db.inTx(ctx, c.conn, fn)
 }
 
-// Close returns the connection to the pool.
-func (c *Conn) Close() error { return c.conn.Close() }
+// RelaxDurability lets the connection's commits return before they are
+// on disk (SQLite: synchronous=NORMAL, PostgreSQL: synchronous_commit
+// off) until Close. A crash or power loss may then undo the last of them,
+// whole and in order, never half of one; the first later commit made with
+// full durability, on any connection, makes them durable as well, since
+// both write-ahead logs are sequential. It suits work that a durable job
+// runs again until it completes, such as re-evaluation's batches: a
+// commit undone is redone by the next run.
+func (c *Conn) RelaxDurability(ctx context.Context) error {
+	q := `PRAGMA synchronous = NORMAL`
+	if c.db.dialect == Postgres {
+		q = `SET synchronous_commit = off`
+	}
+	if _, err := c.conn.ExecContext(ctx, q); err != nil {
+		return fmt.Errorf("store: relax durability: %w", err)
+	}
+	c.relaxed = true
+	return nil
+}
+
+// Close returns the connection to the pool, with full durability again:
+// if that cannot be restored, the connection is closed instead.
+func (c *Conn) Close() error {
+	if c.relaxed {
+		q := `PRAGMA synchronous = FULL`
+		if c.db.dialect == Postgres {
+			q = `RESET synchronous_commit`
+		}
+		// The context of the work may be done; restoring must not be.
+		if _, err := c.conn.ExecContext(context.Background(), q); err != nil {
+			_ = c.conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+		c.relaxed = false
+	}
+	return c.conn.Close()
+}
 
 // IsTransient reports whether err is a conflict that succeeds when retried.
 func IsTransient(err error) bool {
