@@ -13,21 +13,19 @@ const maxRowParams = 500
 
 // ExecRows runs head + " VALUES (...), (...)" + tail for n rows of cols
 // values each, row(i) giving the values of row i, and returns how many rows
-// the statements affected.
+// the statements affected. Rows go many to a statement, up to
+// maxRowParams values, each statement prepared once.
 //
-// The statements differ by backend. On PostgreSQL every statement is a
-// round trip, so rows go many to a statement. On SQLite a statement that
-// writes several rows and may fail on a constraint keeps a statement
-// journal, a copy of every page it changes, so it could undo its own
-// earlier rows: measured on re-evaluation's inserts of about 3,500
-// findings per transaction, that copying was a third of the insert time.
-// There, rows go one to a statement, prepared once and run for each row,
-// which needs no statement journal and parses the SQL once.
+// On PostgreSQL every statement is a round trip. On SQLite a statement
+// that writes several rows and may fail on a constraint keeps a statement
+// journal (a copy of the pages it changes that the transaction had
+// changed before), but each statement also costs its own setup, and an
+// AUTOINCREMENT table updates its sequence once per statement. Measured
+// on re-evaluation's 14,000 findings and their events in four
+// transactions, 29 and 125 rows to a statement are about 10% faster in
+// all than one; the outbox rows alone, 2.6 times faster.
 func (tx *Tx) ExecRows(ctx context.Context, head, tail string, cols, n int, row func(i int) ([]any, error)) (int64, error) {
-	per := 1
-	if tx.dialect == Postgres {
-		per = max(1, min(n, maxRowParams/cols))
-	}
+	per := max(1, min(n, maxRowParams/cols))
 	stmtFor := func(rows int) string {
 		one := "(" + Placeholders(cols) + ")"
 		return head + " VALUES " + strings.TrimSuffix(strings.Repeat(one+",", rows), ",") + " " + tail
