@@ -645,6 +645,18 @@ func (s *Service) rematch(ctx context.Context, snap *vulndb.Snapshot, targets []
 	return results, nil
 }
 
+// factsSource is the table expression storedFacts reads facts from. On
+// SQLite it names the covering index (digest, facts): left to itself, the
+// planner takes the primary key's index, and reading facts from the table
+// row then walks the overflow pages of the whole inventory stored before
+// it: 16 ms per batch of 512 images, against 3 ms through the index.
+func (s *Service) factsSource() string {
+	if s.db.Dialect() == store.SQLite {
+		return `scan_inventories INDEXED BY scan_inventories_facts`
+	}
+	return `scan_inventories`
+}
+
 // storedFacts reads the stored facts (OS, platform) of the targets'
 // images.
 func (s *Service) storedFacts(ctx context.Context, targets []reevalTarget) (map[string]*index.Inventory, error) {
@@ -656,7 +668,7 @@ func (s *Service) storedFacts(ctx context.Context, targets []reevalTarget) (map[
 			digests = append(digests, t.digest)
 		}
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT image_digest, facts FROM scan_inventories WHERE image_digest IN (`+store.Placeholders(len(digests))+`)`, digests...)
+	rows, err := s.db.QueryContext(ctx, `SELECT image_digest, facts FROM `+s.factsSource()+` WHERE image_digest IN (`+store.Placeholders(len(digests))+`)`, digests...)
 	if err != nil {
 		return nil, fmt.Errorf("scan: inventory facts: %w", err)
 	}
