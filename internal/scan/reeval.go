@@ -438,7 +438,7 @@ func (s *Service) continuousPairs(ctx context.Context, cfg Config, digests []str
 	for _, d := range digests {
 		args = append(args, d)
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT repository, image_digest FROM scan_scans
+	rows, err := s.db.QueryContext(ctx, `SELECT repository, image_digest FROM `+s.scansByDigest()+`
 		WHERE scan_type = 'ENHANCED' AND status = ? AND image_digest IN (`+store.Placeholders(len(digests))+`)
 		ORDER BY repository, image_digest`, args...)
 	if err != nil {
@@ -645,16 +645,20 @@ func (s *Service) rematch(ctx context.Context, snap *vulndb.Snapshot, targets []
 	return results, nil
 }
 
-// factsSource is the table expression storedFacts reads facts from. On
-// SQLite it names the covering index (digest, facts): left to itself, the
-// planner takes the primary key's index, and reading facts from the table
-// row then walks the overflow pages of the whole inventory stored before
-// it: 16 ms per batch of 512 images, against 3 ms through the index.
+// factsSource is the table expression storedFacts reads facts from: the
+// covering index (digest, facts). Through the primary key's index, the
+// SQLite planner's choice, reading facts from the table row walks the
+// overflow pages of the whole inventory stored before it: 16 ms per batch
+// of 512 images, against 3 ms through the index.
 func (s *Service) factsSource() string {
-	if s.db.Dialect() == store.SQLite {
-		return `scan_inventories INDEXED BY scan_inventories_facts`
-	}
-	return `scan_inventories`
+	return s.db.Indexed("scan_inventories", "scan_inventories_facts")
+}
+
+// scansByDigest is the table expression continuousPairs reads scans from:
+// by digest. The SQLite planner's choice, the (type, status) index, reads
+// every enhanced scan for every batch.
+func (s *Service) scansByDigest() string {
+	return s.db.Indexed("scan_scans", "scan_scans_digest")
 }
 
 // storedFacts reads the stored facts (OS, platform) of the targets'

@@ -797,42 +797,51 @@ func TestFindingsUnavailable(t *testing.T) {
 	})
 }
 
-// TestFactsReadCovered checks that re-evaluation reads inventory facts
-// through the covering index, never through the table rows that hold the
-// whole inventories (see factsSource).
-func TestFactsReadCovered(t *testing.T) {
+// TestReevaluationReadPlans checks that re-evaluation's reads by digest go
+// through the indexes made for them (see factsSource and scansByDigest):
+// inventory facts through the covering index, never the table rows that
+// hold whole inventories; scans through the digest index, never all
+// enhanced scans.
+func TestReevaluationReadPlans(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		s, err := New(ctx, Options{Store: db})
 		if err != nil {
 			t.Fatal(err)
 		}
-		q := `SELECT image_digest, facts FROM ` + s.factsSource() + ` WHERE image_digest IN (?, ?)`
-		if db.Dialect() != store.SQLite {
-			// The query must stand; the planner is PostgreSQL's to choose.
-			rows, err := db.QueryContext(ctx, db.Rebind(q), "a", "b")
+		for _, c := range []struct{ query, want string }{
+			{`SELECT image_digest, facts FROM ` + s.factsSource() + ` WHERE image_digest IN (?, ?)`,
+				"COVERING INDEX scan_inventories_facts"},
+			{`SELECT repository, image_digest FROM ` + s.scansByDigest() + `
+				WHERE scan_type = 'ENHANCED' AND status = 'ACTIVE' AND image_digest IN (?, ?) ORDER BY repository, image_digest`,
+				"INDEX scan_scans_digest (image_digest=?)"},
+		} {
+			if db.Dialect() != store.SQLite {
+				// The query must stand; the plan is PostgreSQL's to choose.
+				rows, err := db.QueryContext(ctx, db.Rebind(c.query), "a", "b")
+				if err != nil {
+					t.Fatal(err)
+				}
+				rows.Close()
+				continue
+			}
+			rows, err := db.QueryContext(ctx, `EXPLAIN QUERY PLAN `+c.query, "a", "b")
 			if err != nil {
 				t.Fatal(err)
 			}
-			rows.Close()
-			return
-		}
-		rows, err := db.QueryContext(ctx, `EXPLAIN QUERY PLAN `+q, "a", "b")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rows.Close()
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
+			var plan []string
+			for rows.Next() {
+				var id, parent, unused int
+				var detail string
+				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+					t.Fatal(err)
+				}
+				plan = append(plan, detail)
 			}
-			plan = append(plan, detail)
-		}
-		if got := strings.Join(plan, "; "); !strings.Contains(got, "COVERING INDEX scan_inventories_facts") {
-			t.Errorf("facts read by %q, want the covering index scan_inventories_facts", got)
+			rows.Close()
+			if got := strings.Join(plan, "; "); !strings.Contains(got, c.want) {
+				t.Errorf("plan %q, want %s", got, c.want)
+			}
 		}
 	})
 }

@@ -392,6 +392,19 @@ func IsUniqueViolation(err error) bool {
 	return false
 }
 
+// Indexed returns table for a FROM clause, naming index on SQLite
+// (INDEXED BY) so that its planner reads through it. Without statistics
+// SQLite's planner prefers a unique index or one with more equality terms
+// even where the other index is covering or far more selective; callers
+// name the index where that was measured to matter. PostgreSQL's planner
+// keeps statistics and gets the table alone.
+func (db *DB) Indexed(table, index string) string {
+	if db.dialect == SQLite {
+		return table + " INDEXED BY " + index
+	}
+	return table
+}
+
 // Rebind rewrites '?' placeholders for this DB's dialect.
 func (db *DB) Rebind(query string) string { return rebind(db.dialect, query) }
 
