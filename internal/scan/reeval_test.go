@@ -538,6 +538,71 @@ func TestReevaluateGoDelta(t *testing.T) {
 	})
 }
 
+// TestReevaluateBesideScans checks re-evaluation beside scans of the same
+// images: after its first batch, scans of every continuous image against
+// the new generation store the new findings themselves. Each finding is
+// announced once, by whichever came first, and what stands is what a full
+// re-scan finds.
+func TestReevaluateBesideScans(t *testing.T) {
+	d := loadGoDelta(t)
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		e := newReevalEnv(t, db, d.oldFeed)
+		im := e.addGoImages(t, d)
+		if _, err := e.svc.Reevaluate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		mark := e.lastEvent(t)
+		e.clock.Add(time.Hour)
+		e.apply(t, d.newFeed)
+		e.svc.reevalBatch = 2
+		e.svc.reevalHook = func(n int) error {
+			if n == 1 {
+				if _, err := e.svc.RescanContinuous(ctx); err != nil {
+					return err
+				}
+				e.drain(t)
+			}
+			return nil
+		}
+		st, err := e.svc.Reevaluate(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("re-evaluation: %+v", st)
+		if st.Evaluated < 5 {
+			t.Fatalf("%d pairs evaluated, want batches after the first", st.Evaluated)
+		}
+		announced := map[string]int{}
+		for _, f := range e.findingEvents(t, mark) {
+			if f.Status != FindingActive {
+				continue
+			}
+			if announced[f.ID]++; announced[f.ID] > 1 {
+				t.Errorf("finding %s announced twice", f.ID)
+			}
+		}
+		// What stands is what a full re-scan finds, and it announces
+		// nothing more.
+		after := e.findings(t)
+		mark = e.lastEvent(t)
+		e.clock.Add(time.Minute)
+		if n, err := e.svc.RescanContinuous(ctx); err != nil || n != len(im.continuous) {
+			t.Fatalf("full re-scan queued %d: %v", n, err)
+		}
+		e.drain(t)
+		full := e.findings(t)
+		for k, r := range full {
+			if a := after[k]; a.status != r.status || a.body != r.body {
+				t.Errorf("%s: re-evaluation left %s, a full re-scan finds %s", k, a.status, r.status)
+			}
+		}
+		if evs := e.findingEvents(t, mark); len(evs) != 0 {
+			t.Errorf("the full re-scan announced %d finding changes", len(evs))
+		}
+	})
+}
+
 type scanRow struct {
 	status                     string
 	completed, vsu, generation int64
