@@ -512,30 +512,56 @@ func TestReevaluateGoDelta(t *testing.T) {
 
 		// The oracle: a full re-scan of every continuous image from its
 		// whole inventory gives exactly the same findings.
-		mark = e.lastEvent(t)
-		e.clock.Add(time.Minute)
-		if n, err := e.svc.RescanContinuous(ctx); err != nil || n != len(im.continuous) {
-			t.Fatalf("full re-scan queued %d: %v", n, err)
-		}
-		e.drain(t)
-		full := e.findings(t)
-		if len(full) != len(after) {
-			t.Errorf("full re-scan: %d findings, re-evaluation: %d", len(full), len(after))
-		}
-		for k, r := range full {
-			a, ok := after[k]
-			if !ok {
-				t.Errorf("full re-scan finds %s; re-evaluation did not", k)
-				continue
-			}
-			if a.status != r.status || a.body != r.body || a.severity != r.severity || a.fix != r.fix {
-				t.Errorf("%s differs:\nre-evaluation %s %s\nfull re-scan  %s %s", k, a.status, a.body, r.status, r.body)
-			}
-		}
-		if evs := e.findingEvents(t, mark); len(evs) != 0 {
-			t.Errorf("the full re-scan announced %d finding changes re-evaluation missed", len(evs))
-		}
+		e.agreesWithFullRescan(t, im)
 	})
+}
+
+// agreesWithFullRescan checks the findings stored against those a full
+// re-scan of every continuous image from its whole inventory gives: the
+// same, and the re-scan announces no change.
+func (e *reevalEnv) agreesWithFullRescan(t *testing.T, im goImages) {
+	t.Helper()
+	ctx := context.Background()
+	after := e.findings(t)
+	mark := e.lastEvent(t)
+	e.clock.Add(time.Minute)
+	if n, err := e.svc.RescanContinuous(ctx); err != nil || n != len(im.continuous) {
+		t.Fatalf("full re-scan queued %d: %v", n, err)
+	}
+	e.drain(t)
+	full := e.findings(t)
+	if len(full) != len(after) {
+		t.Errorf("full re-scan: %d findings, re-evaluation: %d", len(full), len(after))
+	}
+	for k, r := range full {
+		a, ok := after[k]
+		if !ok {
+			t.Errorf("full re-scan finds %s; re-evaluation did not", k)
+			continue
+		}
+		if a.status != r.status || a.body != r.body || a.severity != r.severity || a.fix != r.fix {
+			t.Errorf("%s differs:\nre-evaluation %s %s\nfull re-scan  %s %s", k, a.status, a.body, r.status, r.body)
+		}
+	}
+	if evs := e.findingEvents(t, mark); len(evs) != 0 {
+		t.Errorf("the full re-scan announced %d finding changes re-evaluation missed", len(evs))
+	}
+}
+
+// landGoDelta fills the registry with the Go images, scanned against the
+// older snapshot and re-evaluated once (which sets the cursor), and an
+// hour later applies the newer snapshot. It returns the images and the
+// last event before the new generation.
+func (e *reevalEnv) landGoDelta(t *testing.T, d *goDelta) (goImages, int64) {
+	t.Helper()
+	im := e.addGoImages(t, d)
+	if _, err := e.svc.Reevaluate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mark := e.lastEvent(t)
+	e.clock.Add(time.Hour)
+	e.apply(t, d.newFeed)
+	return im, mark
 }
 
 // TestReevaluateBesideScans checks re-evaluation beside scans of the same
@@ -548,13 +574,7 @@ func TestReevaluateBesideScans(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		e := newReevalEnv(t, db, d.oldFeed)
-		im := e.addGoImages(t, d)
-		if _, err := e.svc.Reevaluate(ctx); err != nil {
-			t.Fatal(err)
-		}
-		mark := e.lastEvent(t)
-		e.clock.Add(time.Hour)
-		e.apply(t, d.newFeed)
+		im, mark := e.landGoDelta(t, d)
 		e.svc.reevalBatch = 2
 		e.svc.reevalHook = func(n int) error {
 			if n == 1 {
@@ -582,24 +602,7 @@ func TestReevaluateBesideScans(t *testing.T) {
 				t.Errorf("finding %s announced twice", f.ID)
 			}
 		}
-		// What stands is what a full re-scan finds, and it announces
-		// nothing more.
-		after := e.findings(t)
-		mark = e.lastEvent(t)
-		e.clock.Add(time.Minute)
-		if n, err := e.svc.RescanContinuous(ctx); err != nil || n != len(im.continuous) {
-			t.Fatalf("full re-scan queued %d: %v", n, err)
-		}
-		e.drain(t)
-		full := e.findings(t)
-		for k, r := range full {
-			if a := after[k]; a.status != r.status || a.body != r.body {
-				t.Errorf("%s: re-evaluation left %s, a full re-scan finds %s", k, a.status, r.status)
-			}
-		}
-		if evs := e.findingEvents(t, mark); len(evs) != 0 {
-			t.Errorf("the full re-scan announced %d finding changes", len(evs))
-		}
+		e.agreesWithFullRescan(t, im)
 	})
 }
 
@@ -724,13 +727,7 @@ func TestReevaluateInterrupted(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		e := newReevalEnv(t, db, d.oldFeed)
-		im := e.addGoImages(t, d)
-		if _, err := e.svc.Reevaluate(ctx); err != nil {
-			t.Fatal(err)
-		}
-		mark := e.lastEvent(t)
-		e.clock.Add(time.Hour)
-		e.apply(t, d.newFeed)
+		im, mark := e.landGoDelta(t, d)
 
 		// The re-evaluation runs as its job; the process "dies" after the
 		// first batch commits: its context ends and nothing else happens,
