@@ -27,8 +27,8 @@ func seedLedger(t *testing.T, db *store.DB, rows []ledgerRow) {
 		}
 		if _, err := db.ExecContext(ctx, `INSERT INTO scan_findings (repository, image_digest, finding_key, finding_id, advisory_id,
 			package_name, package_version, package_manager, severity, status, fix_available, first_observed_at, last_observed_at,
-			updated_at, finding, package_ref, fix_available_since, closed_at, closed_reason)
-			VALUES (?, ?, ?, ?, ?, 'openssl', '3.0.1', 'OS', ?, ?, 'YES', ?, ?, ?, ?, '', ?, ?, ?)`,
+			updated_at, finding, fix_available_since, closed_at, closed_reason)
+			VALUES (?, ?, ?, ?, ?, 'openssl', '3.0.1', 'OS', ?, ?, 'YES', ?, ?, ?, ?, ?, ?, ?)`,
 			r.repo, "sha256:"+strings.Repeat("ab", 32), r.vuln+"|"+string(rune('a'+i)), r.id, r.vuln, r.severity, r.status,
 			r.first.UnixMilli(), r.first.UnixMilli(), r.first.UnixMilli(), string(body), ms0(r.fixable), ms0(r.closed), r.reason); err != nil {
 			t.Fatal(err)

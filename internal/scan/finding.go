@@ -236,7 +236,7 @@ func findingKey(advisory string, p *index.Package) string {
 }
 
 // packageIdentity identifies a package within an image: type, name,
-// version and the file that declared it (the package_ref column).
+// version and the file that declared it.
 func packageIdentity(p *index.Package) string {
 	return strings.Join([]string{string(p.Type), p.Name, p.Version, p.Path}, "|")
 }

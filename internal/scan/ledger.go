@@ -37,12 +37,6 @@ const (
 	ClosedSuppressed CloseReason = "SUPPRESSED"
 )
 
-// packageRef is the package part of a finding key (see findingKey).
-func packageRef(findingKey string) string {
-	_, ref, _ := strings.Cut(findingKey, "|")
-	return ref
-}
-
 // closeFindingsTx closes the open (ACTIVE or SUPPRESSED) findings of the
 // given images in repo (every image of repo when digests is empty) with
 // the reason, records closedAt, and writes an Inspector2 Finding event for
@@ -138,7 +132,7 @@ const lastObservedSQL = `CASE WHEN scan_findings.status = 'CLOSED' THEN scan_fin
 const reopens = `(scan_findings.status = 'CLOSED' AND scan_findings.closed_reason <> '` + string(ClosedFixedByNewImage) + `')`
 
 // findingCols are the columns upsertFindingsTx writes per finding.
-const findingCols = 17
+const findingCols = 16
 
 // upsertFindingsTx writes findings (each names its repository and image):
 // new ones open with firstObservedAt now; existing ones keep
@@ -151,7 +145,7 @@ func upsertFindingsTx(ctx context.Context, tx *store.Tx, fs []Finding, bodies []
 	t := ms(now)
 	_, err := tx.ExecRows(ctx, `INSERT INTO scan_findings (repository, image_digest, finding_key, finding_id, advisory_id,
 			package_name, package_version, package_manager, severity, status, fix_available, first_observed_at, last_observed_at,
-			updated_at, finding, package_ref, fix_available_since)`, `
+			updated_at, finding, fix_available_since)`, `
 			ON CONFLICT (repository, image_digest, finding_key) DO UPDATE SET
 				status = CASE WHEN `+reopens+` THEN 'ACTIVE' ELSE scan_findings.status END,
 				updated_at = CASE WHEN `+reopens+` OR scan_findings.finding <> excluded.finding
@@ -162,7 +156,7 @@ func upsertFindingsTx(ctx context.Context, tx *store.Tx, fs []Finding, bodies []
 					WHEN scan_findings.fix_available_since = 0 THEN excluded.fix_available_since
 					ELSE scan_findings.fix_available_since END,
 				severity = excluded.severity, fix_available = excluded.fix_available, finding = excluded.finding,
-				last_observed_at = excluded.last_observed_at, package_ref = excluded.package_ref`,
+				last_observed_at = excluded.last_observed_at`,
 		findingCols, len(fs), func(i int) ([]any, error) {
 			f := &fs[i]
 			var body string
@@ -180,7 +174,7 @@ func upsertFindingsTx(ctx context.Context, tx *store.Tx, fs []Finding, bodies []
 				fixSince = t
 			}
 			return []any{f.Repository, f.Digest, f.key, f.ID, f.VulnerabilityID, f.Package.Name, f.Package.Version,
-				f.Package.PackageManager, f.Severity, FindingActive, f.FixAvailable, t, t, t, body, packageRef(f.key), fixSince}, nil
+				f.Package.PackageManager, f.Severity, FindingActive, f.FixAvailable, t, t, t, body, fixSince}, nil
 		})
 	if err != nil {
 		return fmt.Errorf("scan: store findings: %w", err)
