@@ -378,7 +378,8 @@ func (s *Service) prepareBatch(ctx context.Context, snap *vulndb.Snapshot, cfg C
 // given them.
 func (s *Service) touchedPackages(ctx context.Context, keys []vulndb.Key, advisories map[vulndb.Key][]string) (map[string]*touchedImage, error) {
 	out := map[string]*touchedImage{}
-	seen := map[string]map[string]bool{} // digest -> package identity and finding key
+	// Per digest, the package identities and the finding keys taken.
+	seenPkg, seenKey := map[string]map[string]bool{}, map[string]map[string]bool{}
 	for start := 0; start < len(keys); start += keyBatch {
 		ks := keys[start:min(start+keyBatch, len(keys))]
 		cond := strings.TrimSuffix(strings.Repeat("(ecosystem = ? AND package = ?) OR ", len(ks)), " OR ")
@@ -405,17 +406,17 @@ func (s *Service) touchedPackages(ctx context.Context, keys []vulndb.Key, adviso
 			ti := out[dg]
 			if ti == nil {
 				ti = &touchedImage{}
-				out[dg], seen[dg] = ti, map[string]bool{}
+				out[dg], seenPkg[dg], seenKey[dg] = ti, map[string]bool{}, map[string]bool{}
 			}
 			for _, p := range pkgs {
 				id := packageIdentity(&p)
-				if !seen[dg][id] {
-					seen[dg][id] = true
+				if !seenPkg[dg][id] {
+					seenPkg[dg][id] = true
 					ti.pkgs = append(ti.pkgs, p)
 				}
 				for _, a := range advisories[k] {
-					if key := a + "|" + id; !seen[dg][key] {
-						seen[dg][key] = true
+					if key := findingKey(a, &p); !seenKey[dg][key] {
+						seenKey[dg][key] = true
 						ti.keys = append(ti.keys, key)
 					}
 				}
