@@ -235,6 +235,12 @@ func findingKey(advisory string, p *index.Package) string {
 	return advisory + "|" + packageIdentity(p)
 }
 
+// keyAdvisory returns the advisory id a finding key begins with.
+func keyAdvisory(key string) string {
+	a, _, _ := strings.Cut(key, "|")
+	return a
+}
+
 // packageIdentity identifies a package within an image: type, name,
 // version and the file that declared it.
 func packageIdentity(p *index.Package) string {

@@ -140,8 +140,10 @@ const findingCols = 16
 // updatedAt only when something changed; CLOSED ones reopen. The ledger's
 // fixAvailableSince is set when a fix first appears and cleared when none
 // is left.
-// bodies, when not nil, are the findings already encoded.
-func upsertFindingsTx(ctx context.Context, tx *store.Tx, fs []Finding, bodies []string, now time.Time) error {
+// bodies, when not nil, are the findings already encoded. run names the
+// re-evaluation run that writes them ("" for anything else; see
+// noteAdvisoriesTx).
+func upsertFindingsTx(ctx context.Context, tx *store.Tx, fs []Finding, bodies []string, now time.Time, run string) error {
 	t := ms(now)
 	_, err := tx.ExecRows(ctx, `INSERT INTO scan_findings (repository, image_digest, finding_key, finding_id, advisory_id,
 			package_name, package_version, package_manager, severity, status, fix_available, first_observed_at, last_observed_at,
@@ -179,7 +181,94 @@ func upsertFindingsTx(ctx context.Context, tx *store.Tx, fs []Finding, bodies []
 	if err != nil {
 		return fmt.Errorf("scan: store findings: %w", err)
 	}
+	return noteAdvisoriesTx(ctx, tx, fs, run)
+}
+
+// noteAdvisoriesTx records in scan_finding_advisories that findings of
+// the findings' advisories are stored, by the re-evaluation run named run
+// or, when run is "", by anything else. An advisory's row keeps the name
+// of the run that stored its first findings while no other writer has
+// stored any, and turns to "" for good once one has: re-evaluation looks
+// up stored findings of an advisory only when its row is there and names
+// another writer (see maybeStoredTx).
+//
+// Rows already "" need nothing and are only read: on PostgreSQL, scans
+// that store findings of the same advisories then take no row lock.
+func noteAdvisoriesTx(ctx context.Context, tx *store.Tx, fs []Finding, run string) error {
+	seen := map[string]bool{}
+	var ids []string
+	for i := range fs {
+		if a := keyAdvisory(fs[i].key); !seen[a] {
+			seen[a] = true
+			ids = append(ids, a)
+		}
+	}
+	slices.Sort(ids) // one lock order for concurrent writers
+	known, err := advisoryWritersTx(ctx, tx, ids)
+	if err != nil {
+		return err
+	}
+	var add, settle []string
+	for _, id := range ids {
+		w, ok := known[id]
+		switch {
+		case !ok:
+			add = append(add, id)
+		case w != "" && w != run:
+			settle = append(settle, id)
+		}
+	}
+	if len(add) > 0 {
+		_, err := tx.ExecRows(ctx, `INSERT INTO scan_finding_advisories (advisory, reeval)`,
+			` ON CONFLICT (advisory) DO UPDATE SET reeval = '' WHERE scan_finding_advisories.reeval <> excluded.reeval`,
+			2, len(add), func(i int) ([]any, error) { return []any{add[i], run}, nil })
+		if err != nil {
+			return fmt.Errorf("scan: note finding advisories: %w", err)
+		}
+	}
+	for start := 0; start < len(settle); start += keyBatch {
+		part := settle[start:min(start+keyBatch, len(settle))]
+		args := make([]any, len(part))
+		for i, id := range part {
+			args[i] = id
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE scan_finding_advisories SET reeval = ''
+			WHERE reeval <> '' AND advisory IN (`+store.Placeholders(len(part))+`)`, args...); err != nil {
+			return fmt.Errorf("scan: note finding advisories: %w", err)
+		}
+	}
 	return nil
+}
+
+// advisoryWritersTx returns, of the advisories ids, those findings were
+// ever stored for, each with its writer ("" for any but one
+// re-evaluation run).
+func advisoryWritersTx(ctx context.Context, tx *store.Tx, ids []string) (map[string]string, error) {
+	out := make(map[string]string, len(ids))
+	for start := 0; start < len(ids); start += keyBatch {
+		part := ids[start:min(start+keyBatch, len(ids))]
+		args := make([]any, len(part))
+		for i, id := range part {
+			args[i] = id
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT advisory, reeval FROM scan_finding_advisories WHERE advisory IN (`+store.Placeholders(len(part))+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("scan: finding advisories: %w", err)
+		}
+		for rows.Next() {
+			var id, w string
+			if err := rows.Scan(&id, &w); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("scan: finding advisories: %w", err)
+			}
+			out[id] = w
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("scan: finding advisories: %w", err)
+		}
+	}
+	return out, nil
 }
 
 // Remediated reports whether a closing reason is a remediation: the

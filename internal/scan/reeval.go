@@ -2,6 +2,7 @@ package scan
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -60,6 +61,11 @@ type ReevalStats struct {
 	Images, Evaluated int
 	// Opened, Updated and Closed count the finding changes.
 	Opened, Updated, Closed int
+	// Candidates counts the stored findings the changes may have changed
+	// (per image, each changed advisory of a touched package's keys with
+	// the package); LookedUp those looked up, of the advisories that
+	// findings were ever stored for.
+	Candidates, LookedUp int
 	// Rescans counts the full re-scans queued instead: images whose last
 	// evaluation predates the change sets (or all of them, when the change
 	// sets are gone).
@@ -306,6 +312,10 @@ func (s *Service) reevaluateKeys(ctx context.Context, snap *vulndb.Snapshot, cfg
 			}
 		}
 	}()
+	// The run's name in scan_finding_advisories: stored findings of an
+	// advisory only this run stored findings of are all of images of its
+	// earlier batches, and need no lookup in later ones.
+	run := "reeval:" + rand.Text()
 	// The writes take one connection for all batches (see store.Conn). Its
 	// commits need not wait for the disk: a batch a crash undoes is done
 	// again by the job's next run, and the cursor moves, durably, only
@@ -327,7 +337,7 @@ func (s *Service) reevaluateKeys(ctx context.Context, snap *vulndb.Snapshot, cfg
 			continue
 		}
 		st.Evaluated += len(pb.targets)
-		if err := s.applyBatch(ctx, wc, snap, pb, reasons, st); err != nil {
+		if err := s.applyBatch(ctx, wc, snap, pb, reasons, run, st); err != nil {
 			return err
 		}
 		n++
@@ -503,12 +513,16 @@ type evaluated struct {
 }
 
 // applyBatch applies a prepared batch's difference to the stored findings
-// in one transaction.
-func (s *Service) applyBatch(ctx context.Context, wc *store.Conn, snap *vulndb.Snapshot, pb preparedBatch, reasons map[string]CloseReason, st *ReevalStats) error {
+// in one transaction, as the re-evaluation run named run.
+func (s *Service) applyBatch(ctx context.Context, wc *store.Conn, snap *vulndb.Snapshot, pb preparedBatch, reasons map[string]CloseReason, run string, st *ReevalStats) error {
 	targets, results, now := pb.targets, pb.results, pb.now
 	vsu := s.sourceUpdatedAt(ctx, snap)
 	return wc.InTx(ctx, func(tx *store.Tx) error {
-		stored, err := storedFindingsTx(ctx, tx, targets)
+		refs, candidates, err := maybeStoredTx(ctx, tx, targets, run)
+		if err != nil {
+			return err
+		}
+		stored, err := storedFindingsTx(ctx, tx, refs, len(targets))
 		if err != nil {
 			return err
 		}
@@ -549,8 +563,7 @@ func (s *Service) applyBatch(ctx context.Context, wc *store.Conn, snap *vulndb.S
 				if fresh[key] || old.status == FindingClosed {
 					continue
 				}
-				advisory, _, _ := strings.Cut(key, "|")
-				reason, ok := reasons[advisory]
+				reason, ok := reasons[keyAdvisory(key)]
 				if !ok {
 					reason = ClosedAdvisoryChanged
 				}
@@ -565,7 +578,7 @@ func (s *Service) applyBatch(ctx context.Context, wc *store.Conn, snap *vulndb.S
 			}
 			closed = append(closed, cl...)
 		}
-		if err := upsertFindingsTx(ctx, tx, write, bodies, now); err != nil {
+		if err := upsertFindingsTx(ctx, tx, write, bodies, now, run); err != nil {
 			return err
 		}
 		counts, err := recordReevaluationTx(ctx, tx, targets, now, vsu, snap.Generation())
@@ -581,6 +594,7 @@ func (s *Service) applyBatch(ctx context.Context, wc *store.Conn, snap *vulndb.S
 			return err
 		}
 		st.Opened, st.Updated, st.Closed = st.Opened+len(openedEvents), st.Updated+len(updated), st.Closed+len(closed)
+		st.Candidates, st.LookedUp = st.Candidates+candidates, st.LookedUp+len(refs)
 		return nil
 	})
 }
@@ -693,16 +707,44 @@ func (s *Service) storedFacts(ctx context.Context, targets []reevalTarget) (map[
 	return out, rows.Err()
 }
 
-// storedFindingsTx returns the stored findings the targets' changes may
-// have changed, by pair and finding key, each looked up by primary key.
-func storedFindingsTx(ctx context.Context, tx *store.Tx, targets []reevalTarget) (map[pair]map[string]storedFinding, error) {
+// maybeStoredTx returns the findings the targets' changes may have changed
+// that may be stored, and how many candidates there were: those of the
+// advisories that findings were ever stored for (scan_finding_advisories),
+// except the ones only this run stored findings of (all in batches before
+// this one, of other images). Most advisories a change set adds are new:
+// none of their candidates is looked up.
+func maybeStoredTx(ctx context.Context, tx *store.Tx, targets []reevalTarget, run string) ([]findingRef, int, error) {
+	seen := map[string]bool{}
+	var ids []string
+	n := 0
+	for _, t := range targets {
+		n += len(t.keys)
+		for _, k := range t.keys {
+			if a := keyAdvisory(k); !seen[a] {
+				seen[a] = true
+				ids = append(ids, a)
+			}
+		}
+	}
+	writers, err := advisoryWritersTx(ctx, tx, ids)
+	if err != nil {
+		return nil, 0, err
+	}
 	var refs []findingRef
 	for _, t := range targets {
 		for _, k := range t.keys {
-			refs = append(refs, findingRef{t.repo, t.digest, k})
+			if w, ok := writers[keyAdvisory(k)]; ok && w != run {
+				refs = append(refs, findingRef{t.repo, t.digest, k})
+			}
 		}
 	}
-	out := make(map[pair]map[string]storedFinding, len(targets))
+	return refs, n, nil
+}
+
+// storedFindingsTx returns the stored findings of refs, by pair and
+// finding key, each looked up by primary key; pairs sizes the result.
+func storedFindingsTx(ctx context.Context, tx *store.Tx, refs []findingRef, pairs int) (map[pair]map[string]storedFinding, error) {
+	out := make(map[pair]map[string]storedFinding, pairs)
 	for start := 0; start < len(refs); start += refChunk {
 		cond, args := refsIn(refs[start:min(start+refChunk, len(refs))])
 		rows, err := tx.QueryContext(ctx, `SELECT repository, image_digest, finding_key, status, finding, closed_reason FROM scan_findings WHERE `+cond, args...)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -434,6 +435,11 @@ func TestReevaluateGoDelta(t *testing.T) {
 		}
 		if st.Opened < 200 {
 			t.Errorf("opened %d findings; the delta's advisories should open hundreds", st.Opened)
+		}
+		// Findings were never stored for the advisories the delta adds:
+		// only the candidates of the advisories it modifies are looked up.
+		if st.LookedUp == 0 || st.LookedUp*4 > st.Candidates {
+			t.Errorf("looked up %d of %d candidate findings", st.LookedUp, st.Candidates)
 		}
 		after := e.findings(t)
 
@@ -903,6 +909,90 @@ func TestReevaluationReadPlans(t *testing.T) {
 			rows.Close()
 			if got := strings.Join(plan, "; "); !strings.Contains(got, c.want) {
 				t.Errorf("plan %q, want %s", got, c.want)
+			}
+		}
+	})
+}
+
+// TestFindingAdvisories follows an advisory's row in
+// scan_finding_advisories: it names the re-evaluation run that stored its
+// first findings until any other writer stores some, and from then on
+// says "" for good; maybeStoredTx looks up candidates of advisories with
+// a row, except those only the asking run wrote.
+func TestFindingAdvisories(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		if err := Migrate(ctx, db); err != nil {
+			t.Fatal(err)
+		}
+		now := time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC)
+		finding := func(advisory, digest string) Finding {
+			p := &index.Package{Type: index.TypeGoBinary, Name: "example.com/m", Version: "v1.0.0", Path: "app"}
+			key := findingKey(advisory, p)
+			return Finding{ID: findingID("team/app", digest, key), Repository: "team/app", Digest: digest, key: key,
+				AdvisoryID: advisory, VulnerabilityID: advisory, Severity: SevHigh, FixAvailable: "NO",
+				Package: VulnerablePackage{Name: p.Name, Version: p.Version, PackageManager: "GOBINARY"}}
+		}
+		put := func(run string, fs ...Finding) {
+			t.Helper()
+			if err := db.InTx(ctx, func(tx *store.Tx) error { return upsertFindingsTx(ctx, tx, fs, nil, now, run) }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		writers := func() map[string]string {
+			t.Helper()
+			var out map[string]string
+			err := db.InTx(ctx, func(tx *store.Tx) (err error) {
+				out, err = advisoryWritersTx(ctx, tx, []string{"A", "B", "C", "D"})
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return out
+		}
+		check := func(step string, want map[string]string) {
+			t.Helper()
+			if got := writers(); !maps.Equal(got, want) {
+				t.Errorf("%s: writers %v, want %v", step, got, want)
+			}
+		}
+		put("reeval:1", finding("A", digestN(1)), finding("B", digestN(1)))
+		check("first run stores A and B", map[string]string{"A": "reeval:1", "B": "reeval:1"})
+		put("reeval:1", finding("A", digestN(2)))
+		check("the same run again", map[string]string{"A": "reeval:1", "B": "reeval:1"})
+		put("", finding("A", digestN(3)), finding("C", digestN(3)))
+		check("a scan", map[string]string{"A": "", "B": "reeval:1", "C": ""})
+		put("reeval:2", finding("B", digestN(4)))
+		check("another run", map[string]string{"A": "", "B": "", "C": ""})
+		put("reeval:2", finding("A", digestN(5)), finding("D", digestN(5)))
+		check("settled rows stay", map[string]string{"A": "", "B": "", "C": "", "D": "reeval:2"})
+
+		p := &index.Package{Type: index.TypeGoBinary, Name: "example.com/m", Version: "v1.0.0", Path: "app"}
+		targets := []reevalTarget{{repo: "team/app", digest: digestN(9), touchedImage: touchedImage{
+			keys: []string{findingKey("A", p), findingKey("D", p), findingKey("E", p)}}}}
+		for _, c := range []struct {
+			run  string
+			want []string
+		}{
+			{"reeval:2", []string{"A"}},      // D is only its own; E never stored
+			{"reeval:3", []string{"A", "D"}}, // D was another run's
+		} {
+			var refs []findingRef
+			var n int
+			err := db.InTx(ctx, func(tx *store.Tx) (err error) {
+				refs, n, err = maybeStoredTx(ctx, tx, targets, c.run)
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, r := range refs {
+				got = append(got, keyAdvisory(r.key))
+			}
+			if n != 3 || !slices.Equal(got, c.want) {
+				t.Errorf("run %s looks up %v of %d candidates, want %v of 3", c.run, got, n, c.want)
 			}
 		}
 	})
