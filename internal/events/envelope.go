@@ -114,9 +114,12 @@ func (b Builder) FromRegistry(e store.OutboxEvent) ([]Envelope, error) {
 	return out, nil
 }
 
-// ScanEvent is one row of the scan outbox.
+// ScanEvent is one event of the scan outbox: ID is its row's, and Index
+// its place among the row's events (a row may hold many; see
+// scan.ReadOutbox).
 type ScanEvent struct {
 	ID         int64
+	Index      int
 	CreatedAt  time.Time
 	Source     string
 	DetailType string
@@ -185,7 +188,7 @@ func (b Builder) FromScan(e ScanEvent) (Envelope, error) {
 		}
 	}
 	return Envelope{
-		Version: "0", ID: b.eventID(ScanOutbox, e.ID, 0), DetailType: e.DetailType, Source: e.Source,
+		Version: "0", ID: b.eventID(ScanOutbox, e.ID, e.Index), DetailType: e.DetailType, Source: e.Source,
 		Account: b.Account, Time: eventTime(e.CreatedAt), Region: b.Region, Resources: res, Detail: e.Detail,
 	}, nil
 }

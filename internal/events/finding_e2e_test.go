@@ -231,10 +231,16 @@ func TestScanDeliversFindingEvents(t *testing.T) {
 			t.Fatalf("%d ACTIVE finding events, %d findings stored", len(active), len(stored))
 		}
 		after := time.Now().Add(time.Second)
-		arns := map[string]bool{}
+		arns, ids := map[string]bool{}, map[string]bool{}
 		for _, r := range active {
 			{
 				env := r.env
+				// The scan's events share packed outbox rows; each has
+				// its own id all the same.
+				if ids[env.ID] {
+					t.Errorf("event id %s delivered for two events", env.ID)
+				}
+				ids[env.ID] = true
 				if !r.sigOK || env.Source != "aws.inspector2" || env.DetailType != "Inspector2 Finding" || env.Account != account || env.Region != region {
 					t.Errorf("envelope %+v (signature ok %v)", env, r.sigOK)
 				}
@@ -290,6 +296,14 @@ func TestScanDeliversFindingEvents(t *testing.T) {
 		}
 		if len(arns) != len(stored) {
 			t.Errorf("%d distinct findingArns in %d events", len(arns), len(active))
+		}
+		var outboxRows int
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM scan_outbox WHERE detail_type = 'Inspector2 Finding'`).Scan(&outboxRows); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%d finding events in %d outbox rows", len(stored), outboxRows)
+		if len(stored) >= 2 && outboxRows >= len(stored) {
+			t.Errorf("%d finding events in %d outbox rows: not packed", len(stored), outboxRows)
 		}
 
 		// Deleting the image closes its findings: one CLOSED event each.

@@ -3,7 +3,6 @@ package events
 import (
 	"context"
 	"embed"
-	"encoding/json"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -130,27 +129,14 @@ func (s *Service) registryRows(ctx context.Context, after int64, limit int) ([]r
 
 // scanRows reads scan outbox rows after id.
 func (s *Service) scanRows(ctx context.Context, after int64, limit int) ([]row, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, created_at, source, detail_type, detail FROM scan_outbox
-		WHERE id > ? ORDER BY id LIMIT ?`, after, limit)
+	stored, err := scan.ReadOutbox(ctx, s.db, after, limit)
 	if err != nil {
-		return nil, fmt.Errorf("events: scan outbox: %w", err)
+		return nil, fmt.Errorf("events: %w", err)
 	}
-	defer rows.Close()
-	var evs []ScanEvent
-	for rows.Next() {
-		var e ScanEvent
-		var created int64
-		var detail string
-		if err := rows.Scan(&e.ID, &created, &e.Source, &e.DetailType, &detail); err != nil {
-			return nil, fmt.Errorf("events: scan outbox: %w", err)
-		}
-		e.CreatedAt, e.Detail = time.UnixMilli(created).UTC(), json.RawMessage(detail)
-		evs = append(evs, e)
+	evs := make([]ScanEvent, len(stored))
+	for i, e := range stored {
+		evs[i] = ScanEvent{ID: e.ID, Index: e.Index, CreatedAt: e.CreatedAt.UTC(), Source: e.Source, DetailType: e.DetailType, Detail: e.Detail}
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("events: scan outbox: %w", err)
-	}
-	rows.Close()
 	// Finding events carry the image's current tags and push time, read
 	// after the outbox rows (one query at a time on the store).
 	imgs := &images{db: s.db, cache: map[imageKey]*Image{}}
@@ -165,14 +151,16 @@ func (s *Service) scanRows(ctx context.Context, after int64, limit int) ([]row, 
 				e.Image = img
 			}
 		}
-		r := row{id: e.ID, created: e.CreatedAt}
+		// The events of one row are one row's.
+		if len(out) == 0 || out[len(out)-1].id != e.ID {
+			out = append(out, row{id: e.ID, created: e.CreatedAt})
+		}
 		env, err := s.builder.FromScan(e)
 		if err != nil {
-			s.log.Warn("events: unreadable scan outbox row", "id", e.ID, "err", err)
-		} else {
-			r.events = []Envelope{env}
+			s.log.Warn("events: unreadable scan outbox event", "id", e.ID, "index", e.Index, "err", err)
+			continue
 		}
-		out = append(out, r)
+		out[len(out)-1].events = append(out[len(out)-1].events, env)
 	}
 	return out, nil
 }

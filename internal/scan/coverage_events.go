@@ -208,7 +208,7 @@ func (s *Service) announceCoverage(ctx context.Context, seen int64) (int, error)
 			}
 		}
 		n = len(events)
-		if err := insertEvents(ctx, tx, events, now); err != nil {
+		if err := insertEvents(ctx, tx, s.packer, events, now); err != nil {
 			return err
 		}
 		next := now.Add(max(CoverageSweep, coverageLoad*time.Since(began)))
@@ -260,5 +260,5 @@ func (s *Service) coverageDeletedTx(ctx context.Context, tx *store.Tx, repo stri
 	if _, err := tx.ExecContext(ctx, `DELETE FROM scan_coverage WHERE `+where, args...); err != nil {
 		return fmt.Errorf("scan: forget coverage: %w", err)
 	}
-	return insertEvents(ctx, tx, events, now)
+	return insertEvents(ctx, tx, s.packer, events, now)
 }

@@ -20,10 +20,12 @@ const (
 	DetailInspector2Finding     = "Inspector2 Finding"
 )
 
-// Event is one row of the scan outbox: an EventBridge event's source,
-// detail-type and detail; the delivery service adds the envelope.
+// Event is one event of the scan outbox: an EventBridge event's source,
+// detail-type and detail; the delivery service adds the envelope. ID is
+// its outbox row's, and Index its place among the row's events.
 type Event struct {
 	ID         int64
+	Index      int
 	CreatedAt  time.Time
 	Source     string
 	DetailType string
@@ -35,30 +37,6 @@ type Event struct {
 type event struct {
 	source, detailType string
 	detail             any
-}
-
-func insertEvent(ctx context.Context, tx *store.Tx, source, detailType string, detail any, now time.Time) error {
-	return insertEvents(ctx, tx, []event{{source, detailType, detail}}, now)
-}
-
-// insertEvents writes events (a scan may have hundreds of new findings,
-// each an event).
-func insertEvents(ctx context.Context, tx *store.Tx, events []event, now time.Time) error {
-	_, err := tx.ExecRows(ctx, `INSERT INTO scan_outbox (created_at, source, detail_type, detail)`, "", 4, len(events), func(i int) ([]any, error) {
-		e := events[i]
-		if raw, ok := e.detail.(json.RawMessage); ok { // encoded by the caller
-			return []any{ms(now), e.source, e.detailType, string(raw)}, nil
-		}
-		b, err := json.Marshal(e.detail)
-		if err != nil {
-			return nil, fmt.Errorf("encode event: %w", err)
-		}
-		return []any{ms(now), e.source, e.detailType, string(b)}, nil
-	})
-	if err != nil {
-		return fmt.Errorf("scan: outbox: %w", err)
-	}
-	return nil
 }
 
 func (s *Service) repositoryArn(repo string) string {
@@ -112,28 +90,12 @@ func (s *Service) scanEvents(ctx context.Context, tx *store.Tx, repo, dg string,
 	for _, f := range closed {
 		events = append(events, event{SourceInspector2, DetailInspector2Finding, f})
 	}
-	return insertEvents(ctx, tx, events, now)
+	return insertEvents(ctx, tx, s.packer, events, now)
 }
 
-// Events lists the scan outbox's events with an id above after, oldest
-// first, at most limit of them.
+// Events lists the scan outbox's events in rows with an id above after,
+// oldest first: those of whole rows until there are at least limit (see
+// ReadOutbox).
 func (s *Service) Events(ctx context.Context, after int64, limit int) ([]Event, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, created_at, source, detail_type, detail FROM scan_outbox
-		WHERE id > ? ORDER BY id LIMIT ?`, after, limit)
-	if err != nil {
-		return nil, fmt.Errorf("scan: events: %w", err)
-	}
-	defer rows.Close()
-	var out []Event
-	for rows.Next() {
-		var e Event
-		var created int64
-		var detail string
-		if err := rows.Scan(&e.ID, &created, &e.Source, &e.DetailType, &detail); err != nil {
-			return nil, fmt.Errorf("scan: events: %w", err)
-		}
-		e.CreatedAt, e.Detail = fromMS(created), json.RawMessage(detail)
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return ReadOutbox(ctx, s.db, after, limit)
 }

@@ -111,7 +111,7 @@ func (s *Service) findingEventsTx(ctx context.Context, tx *store.Tx, now time.Ti
 			events = append(events, event{SourceInspector2, DetailInspector2Finding, f})
 		}
 	}
-	return insertEvents(ctx, tx, events, now)
+	return insertEvents(ctx, tx, s.packer, events, now)
 }
 
 // lastObservedSQL is, in SQL over a row of scan_findings, when the finding

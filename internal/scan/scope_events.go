@@ -44,7 +44,7 @@ func (s *Service) scopeEventsTx(ctx context.Context, tx *store.Tx, typ ScanType,
 			ActionType: ActionScanFrequencyChange, Repositories: changes[start:end], ResourceType: "REPOSITORY", ScanType: typ,
 		}})
 	}
-	return insertEvents(ctx, tx, events, now)
+	return insertEvents(ctx, tx, s.packer, events, now)
 }
 
 // scanOnPushSettings reads the repositories' deprecated per-repository

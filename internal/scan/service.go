@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
+
 	"github.com/drydockhq/drydock/internal/blob"
 	"github.com/drydockhq/drydock/internal/index"
 	"github.com/drydockhq/drydock/internal/index/catalogers"
@@ -47,6 +49,8 @@ type Service struct {
 	matchers matcherCache
 	opts     Options
 	log      *slog.Logger
+	// packer compresses runs of outbox events into one row (see outbox.go).
+	packer *zstd.Encoder
 	// reevalBatch overrides how many images one re-evaluation transaction
 	// covers, and reevalHook runs after each batch commits (tests).
 	reevalBatch int
@@ -89,7 +93,11 @@ func New(ctx context.Context, o Options) (*Service, error) {
 		}
 		ix = &index.Indexer{Catalogers: catalogers.All(), Cache: cache, Log: log}
 	}
-	return &Service{db: o.Store, reg: o.Store.Registry(), queue: NewQueue(o.Store, o.Queue), indexer: ix, opts: o, log: log}, nil
+	packer, err := newPacker()
+	if err != nil {
+		return nil, err
+	}
+	return &Service{db: o.Store, reg: o.Store.Registry(), queue: NewQueue(o.Store, o.Queue), indexer: ix, opts: o, log: log, packer: packer}, nil
 }
 
 // Queue returns the service's job queue.
