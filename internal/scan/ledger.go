@@ -57,7 +57,7 @@ func (s *Service) closeFindingsTx(ctx context.Context, tx *store.Tx, repo string
 	if err != nil {
 		return 0, fmt.Errorf("scan: close findings of %s: %w", repo, err)
 	}
-	if err := s.findingEventsTx(ctx, tx, now, nil, closed); err != nil {
+	if err := s.findingEventsTx(ctx, tx, now, closed); err != nil {
 		return 0, err
 	}
 	return len(closed), nil
@@ -94,18 +94,14 @@ func changeFindingsTx(ctx context.Context, tx *store.Tx, status string, reason C
 }
 
 // findingEventsTx writes one Inspector2 Finding event for each finding
-// opened, updated or closed: first the events given already encoded, then
-// one for each finding of the lists, as it now stands (the caller sets
-// status and times).
-func (s *Service) findingEventsTx(ctx context.Context, tx *store.Tx, now time.Time, encoded [][]byte, changed ...[]Finding) error {
-	n := len(encoded)
+// of the lists (opened, updated or closed), as it now stands (the caller
+// sets status and times).
+func (s *Service) findingEventsTx(ctx context.Context, tx *store.Tx, now time.Time, changed ...[]Finding) error {
+	n := 0
 	for _, list := range changed {
 		n += len(list)
 	}
 	events := make([]event, 0, n)
-	for _, raw := range encoded {
-		events = append(events, event{SourceInspector2, DetailInspector2Finding, json.RawMessage(raw)})
-	}
 	for _, list := range changed {
 		for _, f := range list {
 			events = append(events, event{SourceInspector2, DetailInspector2Finding, f})

@@ -99,11 +99,23 @@ func insertEvent(ctx context.Context, tx *store.Tx, source, detailType string, d
 // of one source and detail type share rows (packed by enc; with a nil
 // enc, every event takes a row).
 func insertEvents(ctx context.Context, tx *store.Tx, enc *zstd.Encoder, events []event, now time.Time) error {
-	type outRow struct {
-		source, detailType, detail string
-		packed                     []byte
+	rows, err := outboxRows(enc, events)
+	if err != nil {
+		return err
 	}
-	rows := make([]outRow, 0, len(events))
+	return insertOutboxRowsTx(ctx, tx, rows, now)
+}
+
+// outboxRow is one scan_outbox row to write: one event's detail, or the
+// packed details of several.
+type outboxRow struct {
+	source, detailType, detail string
+	packed                     []byte
+}
+
+// outboxRows lays events out in rows (see insertEvents).
+func outboxRows(enc *zstd.Encoder, events []event) ([]outboxRow, error) {
+	rows := make([]outboxRow, 0, min(len(events), 16))
 	for i := 0; i < len(events); {
 		e := events[i]
 		j := i + 1
@@ -118,7 +130,7 @@ func insertEvents(ctx context.Context, tx *store.Tx, enc *zstd.Encoder, events [
 		for k := i; k < j; k++ {
 			d, err := encodeDetail(events[k].detail)
 			if err != nil {
-				return fmt.Errorf("scan: outbox: %w", err)
+				return nil, fmt.Errorf("scan: outbox: %w", err)
 			}
 			if size += len(d); size > packMaxBytes && k > i {
 				j = k // the rest start the next row
@@ -127,12 +139,17 @@ func insertEvents(ctx context.Context, tx *store.Tx, enc *zstd.Encoder, events [
 			details = append(details, d)
 		}
 		if len(details) == 1 {
-			rows = append(rows, outRow{e.source, e.detailType, string(details[0]), nil})
+			rows = append(rows, outboxRow{e.source, e.detailType, string(details[0]), nil})
 		} else {
-			rows = append(rows, outRow{e.source, e.detailType, "", packDetails(enc, details)})
+			rows = append(rows, outboxRow{e.source, e.detailType, "", packDetails(enc, details)})
 		}
 		i = j
 	}
+	return rows, nil
+}
+
+// insertOutboxRowsTx writes rows to the scan outbox.
+func insertOutboxRowsTx(ctx context.Context, tx *store.Tx, rows []outboxRow, now time.Time) error {
 	_, err := tx.ExecRows(ctx, `INSERT INTO scan_outbox (created_at, source, detail_type, detail, packed)`, "", 5, len(rows), func(i int) ([]any, error) {
 		r := rows[i]
 		var packed any // NULL for a row of one event

@@ -570,6 +570,20 @@ func (s *Service) applyBatch(ctx context.Context, wc *store.Conn, snap *vulndb.S
 				gone[reason] = append(gone[reason], findingRef{t.repo, t.digest, key})
 			}
 		}
+		// The opened findings' events are packed beside the writes.
+		type packed struct {
+			rows []outboxRow
+			err  error
+		}
+		pc := make(chan packed, 1)
+		go func() {
+			evs := make([]event, len(openedEvents))
+			for i, raw := range openedEvents {
+				evs[i] = event{SourceInspector2, DetailInspector2Finding, json.RawMessage(raw)}
+			}
+			rows, err := outboxRows(s.packer, evs)
+			pc <- packed{rows, err}
+		}()
 		var closed []Finding
 		for _, reason := range []CloseReason{ClosedAdvisoryWithdrawn, ClosedAdvisoryChanged} {
 			cl, err := closeByKeyTx(ctx, tx, gone[reason], reason, now)
@@ -590,7 +604,14 @@ func (s *Service) applyBatch(ctx context.Context, wc *store.Conn, snap *vulndb.S
 				return err
 			}
 		}
-		if err := s.findingEventsTx(ctx, tx, now, openedEvents, updated, closed); err != nil {
+		p := <-pc
+		if p.err != nil {
+			return p.err
+		}
+		if err := insertOutboxRowsTx(ctx, tx, p.rows, now); err != nil {
+			return err
+		}
+		if err := s.findingEventsTx(ctx, tx, now, updated, closed); err != nil {
 			return err
 		}
 		st.Opened, st.Updated, st.Closed = st.Opened+len(openedEvents), st.Updated+len(updated), st.Closed+len(closed)

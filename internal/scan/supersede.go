@@ -66,7 +66,7 @@ func (s *Service) supersedeTx(ctx context.Context, tx *store.Tx, repo string, p 
 		if err != nil {
 			return err
 		}
-		if err := s.findingEventsTx(ctx, tx, now, nil, closed); err != nil {
+		if err := s.findingEventsTx(ctx, tx, now, closed); err != nil {
 			return err
 		}
 	}
@@ -85,5 +85,5 @@ func (s *Service) reinstateTx(ctx context.Context, tx *store.Tx, repo, dg string
 	if err != nil {
 		return fmt.Errorf("scan: reinstate findings of %s@%s: %w", repo, dg, err)
 	}
-	return s.findingEventsTx(ctx, tx, now, nil, reopened)
+	return s.findingEventsTx(ctx, tx, now, reopened)
 }
