@@ -287,9 +287,12 @@ func (s *Service) reevaluateKeys(ctx context.Context, snap *vulndb.Snapshot, cfg
 		digests = append(digests, d)
 	}
 	slices.Sort(digests)
-	size := reevalBatch
+	// The first batches ramp up to full size, so that writing starts
+	// after matching a quarter batch rather than a whole one: each is
+	// matched while the one before, half its size, is written.
+	size, next := reevalBatch, reevalBatch/4
 	if s.reevalBatch > 0 {
-		size = s.reevalBatch
+		size, next = s.reevalBatch, s.reevalBatch
 	}
 	// A producer prepares batch after batch (scope, facts, matching: reads
 	// and CPU) while this goroutine writes the previous one: the writes
@@ -299,8 +302,8 @@ func (s *Service) reevaluateKeys(ctx context.Context, snap *vulndb.Snapshot, cfg
 	batches := make(chan preparedBatch, 1)
 	go func() {
 		defer close(batches)
-		for startIdx := 0; startIdx < len(digests); startIdx += size {
-			batch := digests[startIdx:min(startIdx+size, len(digests))]
+		for startIdx, n := 0, next; startIdx < len(digests); startIdx, n = startIdx+n, min(2*n, size) {
+			batch := digests[startIdx:min(startIdx+n, len(digests))]
 			pb := s.prepareBatch(ctx, snap, cfg, batch, touched)
 			select {
 			case batches <- pb:

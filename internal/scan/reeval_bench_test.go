@@ -33,12 +33,20 @@ import (
 // (compare total=2500 with total=10000 at the same touched count), and the
 // CPU time of both.
 //
+// Every case runs on SQLite; the 2,500-image case on PostgreSQL too.
+//
 //	go test -run '^$' -bench Reevaluate -benchtime 1x ./internal/scan
 func BenchmarkReevaluate(b *testing.B) {
 	d := loadGoDelta(b)
-	for _, c := range []struct{ total, touched int }{{2500, 2000}, {10000, 2000}, {10000, 10000}} {
+	for _, c := range []struct {
+		total, touched int
+		postgres       bool
+	}{{2500, 2000, true}, {10000, 2000, false}, {10000, 10000, false}} {
 		b.Run(fmt.Sprintf("images=%d/touched=%d", c.total, c.touched), func(b *testing.B) {
-			benchReevaluate(b, d, storetest.SQLite(b), c.total, c.touched)
+			b.Run("db=sqlite", func(b *testing.B) { benchReevaluate(b, d, storetest.SQLite(b), c.total, c.touched) })
+			if c.postgres {
+				b.Run("db=postgres", func(b *testing.B) { benchReevaluate(b, d, storetest.Postgres(b), c.total, c.touched) })
+			}
 		})
 	}
 }
