@@ -2,7 +2,6 @@ package scan
 
 import (
 	"context"
-	"database/sql"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -226,7 +225,7 @@ func ReadOutbox(ctx context.Context, db *store.DB, after int64, limit int) ([]Ev
 			out = append(out, e)
 		}
 	}
-	if err := rows.Err(); err != nil && !errors.Is(err, sql.ErrNoRows) {
+	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("scan: events: %w", err)
 	}
 	return out, nil
