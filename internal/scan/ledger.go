@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -137,9 +138,9 @@ const findingCols = 16
 // fixAvailableSince is set when a fix first appears and cleared when none
 // is left.
 // bodies, when not nil, are the findings already encoded. run names the
-// re-evaluation run that writes them ("" for anything else; see
-// noteAdvisoriesTx).
-func upsertFindingsTx(ctx context.Context, tx *store.Tx, fs []Finding, bodies []string, now time.Time, run string) error {
+// re-evaluation run that writes them ("" for anything else), and known
+// may give the writers of their advisories (see noteAdvisoriesTx).
+func upsertFindingsTx(ctx context.Context, tx *store.Tx, fs []Finding, bodies []string, now time.Time, run string, known map[string]string) error {
 	t := ms(now)
 	_, err := tx.ExecRows(ctx, `INSERT INTO scan_findings (repository, image_digest, finding_key, finding_id, advisory_id,
 			package_name, package_version, package_manager, severity, status, fix_available, first_observed_at, last_observed_at,
@@ -177,7 +178,7 @@ func upsertFindingsTx(ctx context.Context, tx *store.Tx, fs []Finding, bodies []
 	if err != nil {
 		return fmt.Errorf("scan: store findings: %w", err)
 	}
-	return noteAdvisoriesTx(ctx, tx, fs, run)
+	return noteAdvisoriesTx(ctx, tx, fs, run, known)
 }
 
 // noteAdvisoriesTx records in scan_finding_advisories that findings of
@@ -186,52 +187,34 @@ func upsertFindingsTx(ctx context.Context, tx *store.Tx, fs []Finding, bodies []
 // of the run that stored its first findings while no other writer has
 // stored any, and turns to "" for good once one has: re-evaluation looks
 // up stored findings of an advisory only when its row is there and names
-// another writer (see maybeStoredTx).
+// another writer (see maybeStoredTx). known, when not nil, is what the
+// table said of these advisories earlier in the transaction; else it is
+// read. A stale answer is safe: a row never leaves "", and the upsert
+// decides on the row as it stands.
 //
-// Rows already "" need nothing and are only read: on PostgreSQL, scans
-// that store findings of the same advisories then take no row lock.
-func noteAdvisoriesTx(ctx context.Context, tx *store.Tx, fs []Finding, run string) error {
-	seen := map[string]bool{}
-	var ids []string
+// Rows that need no change are only read: on PostgreSQL, scans that store
+// findings of the same advisories then take no row lock.
+func noteAdvisoriesTx(ctx context.Context, tx *store.Tx, fs []Finding, run string, known map[string]string) error {
+	set := map[string]bool{}
 	for i := range fs {
-		if a := keyAdvisory(fs[i].key); !seen[a] {
-			seen[a] = true
-			ids = append(ids, a)
+		set[keyAdvisory(fs[i].key)] = true
+	}
+	ids := slices.Sorted(maps.Keys(set)) // one lock order for concurrent writers
+	if known == nil {
+		var err error
+		if known, err = advisoryWritersTx(ctx, tx, ids); err != nil {
+			return err
 		}
 	}
-	slices.Sort(ids) // one lock order for concurrent writers
-	known, err := advisoryWritersTx(ctx, tx, ids)
-	if err != nil {
-		return err
-	}
-	var add, settle []string
-	for _, id := range ids {
+	ids = slices.DeleteFunc(ids, func(id string) bool {
 		w, ok := known[id]
-		switch {
-		case !ok:
-			add = append(add, id)
-		case w != "" && w != run:
-			settle = append(settle, id)
-		}
-	}
-	if len(add) > 0 {
-		_, err := tx.ExecRows(ctx, `INSERT INTO scan_finding_advisories (advisory, reeval)`,
-			` ON CONFLICT (advisory) DO UPDATE SET reeval = '' WHERE scan_finding_advisories.reeval <> excluded.reeval`,
-			2, len(add), func(i int) ([]any, error) { return []any{add[i], run}, nil })
-		if err != nil {
-			return fmt.Errorf("scan: note finding advisories: %w", err)
-		}
-	}
-	for start := 0; start < len(settle); start += keyBatch {
-		part := settle[start:min(start+keyBatch, len(settle))]
-		args := make([]any, len(part))
-		for i, id := range part {
-			args[i] = id
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE scan_finding_advisories SET reeval = ''
-			WHERE reeval <> '' AND advisory IN (`+store.Placeholders(len(part))+`)`, args...); err != nil {
-			return fmt.Errorf("scan: note finding advisories: %w", err)
-		}
+		return ok && (w == "" || w == run)
+	})
+	_, err := tx.ExecRows(ctx, `INSERT INTO scan_finding_advisories (advisory, reeval)`,
+		` ON CONFLICT (advisory) DO UPDATE SET reeval = '' WHERE scan_finding_advisories.reeval <> excluded.reeval`,
+		2, len(ids), func(i int) ([]any, error) { return []any{ids[i], run}, nil })
+	if err != nil {
+		return fmt.Errorf("scan: note finding advisories: %w", err)
 	}
 	return nil
 }

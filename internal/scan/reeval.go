@@ -521,7 +521,7 @@ func (s *Service) applyBatch(ctx context.Context, wc *store.Conn, snap *vulndb.S
 	targets, results, now := pb.targets, pb.results, pb.now
 	vsu := s.sourceUpdatedAt(ctx, snap)
 	return wc.InTx(ctx, func(tx *store.Tx) error {
-		refs, candidates, err := maybeStoredTx(ctx, tx, targets, run)
+		refs, candidates, writers, err := maybeStoredTx(ctx, tx, targets, run)
 		if err != nil {
 			return err
 		}
@@ -595,7 +595,7 @@ func (s *Service) applyBatch(ctx context.Context, wc *store.Conn, snap *vulndb.S
 			}
 			closed = append(closed, cl...)
 		}
-		if err := upsertFindingsTx(ctx, tx, write, bodies, now, run); err != nil {
+		if err := upsertFindingsTx(ctx, tx, write, bodies, now, run, writers); err != nil {
 			return err
 		}
 		counts, err := recordReevaluationTx(ctx, tx, targets, now, vsu, snap.Generation())
@@ -732,27 +732,24 @@ func (s *Service) storedFacts(ctx context.Context, targets []reevalTarget) (map[
 }
 
 // maybeStoredTx returns the findings the targets' changes may have changed
-// that may be stored, and how many candidates there were: those of the
-// advisories that findings were ever stored for (scan_finding_advisories),
-// except the ones only this run stored findings of (all in batches before
-// this one, of other images). Most advisories a change set adds are new:
-// none of their candidates is looked up.
-func maybeStoredTx(ctx context.Context, tx *store.Tx, targets []reevalTarget, run string) ([]findingRef, int, error) {
-	seen := map[string]bool{}
-	var ids []string
+// that may be stored, how many candidates there were, and the writers of
+// their advisories (advisoryWritersTx). The ones that may be stored are
+// those of the advisories that findings were ever stored for
+// (scan_finding_advisories), except the ones only this run stored findings
+// of (all in batches before this one, of other images). Most advisories a
+// change set adds are new: none of their candidates is looked up.
+func maybeStoredTx(ctx context.Context, tx *store.Tx, targets []reevalTarget, run string) ([]findingRef, int, map[string]string, error) {
+	set := map[string]bool{}
 	n := 0
 	for _, t := range targets {
 		n += len(t.keys)
 		for _, k := range t.keys {
-			if a := keyAdvisory(k); !seen[a] {
-				seen[a] = true
-				ids = append(ids, a)
-			}
+			set[keyAdvisory(k)] = true
 		}
 	}
-	writers, err := advisoryWritersTx(ctx, tx, ids)
+	writers, err := advisoryWritersTx(ctx, tx, slices.Sorted(maps.Keys(set)))
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, nil, err
 	}
 	var refs []findingRef
 	for _, t := range targets {
@@ -762,7 +759,7 @@ func maybeStoredTx(ctx context.Context, tx *store.Tx, targets []reevalTarget, ru
 			}
 		}
 	}
-	return refs, n, nil
+	return refs, n, writers, nil
 }
 
 // storedFindingsTx returns the stored findings of refs, by pair and

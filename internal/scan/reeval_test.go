@@ -323,6 +323,19 @@ func (e *reevalEnv) findingEvents(t testing.TB, after int64) []Finding {
 	return out
 }
 
+// announcements counts the events of each finding, and reports the
+// findings announced more than once.
+func announcements(t testing.TB, events []Finding) map[string]int {
+	t.Helper()
+	n := map[string]int{}
+	for _, f := range events {
+		if n[f.ID]++; n[f.ID] == 2 {
+			t.Errorf("finding %s announced twice", f.ID)
+		}
+	}
+	return n
+}
+
 func digestN(i int) string { return fmt.Sprintf("sha256:%064x", i+1) }
 
 // goImages is the registry of the test: twelve images holding Go modules,
@@ -476,13 +489,7 @@ func TestReevaluateGoDelta(t *testing.T) {
 		if len(events) != st.Opened+st.Updated+st.Closed {
 			t.Errorf("%d Inspector2 Finding events for %d+%d+%d changes", len(events), st.Opened, st.Updated, st.Closed)
 		}
-		announced := map[string]int{}
-		for _, f := range events {
-			announced[f.ID]++
-			if announced[f.ID] > 1 {
-				t.Errorf("finding %s announced twice", f.ID)
-			}
-		}
+		announced := announcements(t, events)
 		opened := 0
 		for k, r := range after {
 			if _, ok := before[k]; ok {
@@ -599,15 +606,7 @@ func TestReevaluateBesideScans(t *testing.T) {
 		if st.Evaluated < 5 {
 			t.Fatalf("%d pairs evaluated, want batches after the first", st.Evaluated)
 		}
-		announced := map[string]int{}
-		for _, f := range e.findingEvents(t, mark) {
-			if f.Status != FindingActive {
-				continue
-			}
-			if announced[f.ID]++; announced[f.ID] > 1 {
-				t.Errorf("finding %s announced twice", f.ID)
-			}
-		}
+		announcements(t, slices.DeleteFunc(e.findingEvents(t, mark), func(f Finding) bool { return f.Status != FindingActive }))
 		e.agreesWithFullRescan(t, im)
 	})
 }
@@ -790,13 +789,7 @@ func TestReevaluateInterrupted(t *testing.T) {
 		// No finding announced twice across the interruption; none lost
 		// (the full re-scan below finds nothing more).
 		events := e.findingEvents(t, mark)
-		seen := map[string]bool{}
-		for _, f := range events {
-			if seen[f.ID] {
-				t.Errorf("finding %s announced twice", f.ID)
-			}
-			seen[f.ID] = true
-		}
+		announcements(t, events)
 		// Each re-evaluated image metered once, interruption or not.
 		usage, err := e.svc.Usage(ctx, time.Time{}, time.Time{}, "")
 		if err != nil {
@@ -935,7 +928,7 @@ func TestFindingAdvisories(t *testing.T) {
 		}
 		put := func(run string, fs ...Finding) {
 			t.Helper()
-			if err := db.InTx(ctx, func(tx *store.Tx) error { return upsertFindingsTx(ctx, tx, fs, nil, now, run) }); err != nil {
+			if err := db.InTx(ctx, func(tx *store.Tx) error { return upsertFindingsTx(ctx, tx, fs, nil, now, run, nil) }); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -981,7 +974,7 @@ func TestFindingAdvisories(t *testing.T) {
 			var refs []findingRef
 			var n int
 			err := db.InTx(ctx, func(tx *store.Tx) (err error) {
-				refs, n, err = maybeStoredTx(ctx, tx, targets, c.run)
+				refs, n, _, err = maybeStoredTx(ctx, tx, targets, c.run)
 				return err
 			})
 			if err != nil {

@@ -548,7 +548,7 @@ func storeFindings(ctx context.Context, tx *store.Tx, repo, dg string, fs []Find
 			created[fs[i].key] = true
 		}
 	}
-	if err := upsertFindingsTx(ctx, tx, fs, nil, now, ""); err != nil {
+	if err := upsertFindingsTx(ctx, tx, fs, nil, now, "", nil); err != nil {
 		return nil, nil, err
 	}
 	t := ms(now)
