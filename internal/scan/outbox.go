@@ -90,13 +90,17 @@ func newUnpacker() (*zstd.Decoder, error) {
 	return dec, nil
 }
 
+// insertEvent writes one event in a row of its own.
 func insertEvent(ctx context.Context, tx *store.Tx, source, detailType string, detail any, now time.Time) error {
-	return insertEvents(ctx, tx, nil, []event{{source, detailType, detail}}, now)
+	d, err := encodeDetail(detail)
+	if err != nil {
+		return fmt.Errorf("scan: outbox: %w", err)
+	}
+	return insertOutboxRowsTx(ctx, tx, []outboxRow{{source, detailType, string(d), nil}}, now)
 }
 
 // insertEvents writes events, in order: runs of at least packMin events
-// of one source and detail type share rows (packed by enc; with a nil
-// enc, every event takes a row).
+// of one source and detail type share rows, packed by enc.
 func insertEvents(ctx context.Context, tx *store.Tx, enc *zstd.Encoder, events []event, now time.Time) error {
 	rows, err := outboxRows(enc, events)
 	if err != nil {
@@ -121,7 +125,7 @@ func outboxRows(enc *zstd.Encoder, events []event) ([]outboxRow, error) {
 		for j < len(events) && j-i < packMaxEvents && events[j].source == e.source && events[j].detailType == e.detailType {
 			j++
 		}
-		if enc == nil || j-i < packMin {
+		if j-i < packMin {
 			j = i + 1
 		}
 		details := make([][]byte, 0, j-i)
