@@ -133,15 +133,12 @@ func (s *Service) scanRows(ctx context.Context, after int64, limit int) ([]row, 
 	if err != nil {
 		return nil, fmt.Errorf("events: %w", err)
 	}
-	evs := make([]ScanEvent, len(stored))
-	for i, e := range stored {
-		evs[i] = ScanEvent{ID: e.ID, Index: e.Index, CreatedAt: e.CreatedAt.UTC(), Source: e.Source, DetailType: e.DetailType, Detail: e.Detail}
-	}
 	// Finding events carry the image's current tags and push time, read
 	// after the outbox rows (one query at a time on the store).
 	imgs := &images{db: s.db, cache: map[imageKey]*Image{}}
-	out := make([]row, 0, len(evs))
-	for _, e := range evs {
+	var out []row
+	for _, se := range stored {
+		e := ScanEvent{ID: se.ID, Index: se.Index, CreatedAt: se.CreatedAt.UTC(), Source: se.Source, DetailType: se.DetailType, Detail: se.Detail}
 		if e.DetailType == scan.DetailInspector2Finding {
 			if f, ok := storedFinding(e.Detail); ok {
 				img, err := imgs.get(ctx, f.Repository, f.Digest)
@@ -151,7 +148,7 @@ func (s *Service) scanRows(ctx context.Context, after int64, limit int) ([]row, 
 				e.Image = img
 			}
 		}
-		// The events of one row are one row's.
+		// The events of one outbox row go to one row.
 		if len(out) == 0 || out[len(out)-1].id != e.ID {
 			out = append(out, row{id: e.ID, created: e.CreatedAt})
 		}
